@@ -1,0 +1,11 @@
+module github.com/aimeter/aimeter/examples
+
+go 1.21
+
+require (
+	github.com/aimeter/aimeter v0.0.0
+	github.com/sashabaranov/go-openai v1.43.0
+)
+
+// The examples always build against the aimeter source beside them.
+replace github.com/aimeter/aimeter => ../
