@@ -1,0 +1,12 @@
+package usage
+
+// TrackerStats counts what a Tracker did with the records it was given.
+type TrackerStats struct {
+	// Written counts records the store accepted.
+	Written int64
+	// Dropped counts records that were lost: the queue was full, or the
+	// store kept failing until the record's retries ran out.
+	Dropped int64
+	// Pending counts records queued and not yet written.
+	Pending int64
+}
