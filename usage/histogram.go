@@ -171,3 +171,8 @@ func clampMicros(d time.Duration) int64 {
 	}
 	return us
 }
+
+// Clone returns an independent copy of h in compact form.
+func (h *Histogram) Clone() Histogram {
+	return Histogram{bins: h.Bins(), count: h.count, sum: h.sum, max: h.max}
+}

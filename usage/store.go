@@ -139,3 +139,17 @@ func (s *Stats) Merge(o *Stats) {
 	s.Latency.Merge(&o.Latency)
 	s.TTFT.Merge(&o.TTFT)
 }
+
+// Clone returns a deep copy of s with compact histograms.
+func (s *Stats) Clone() Stats {
+	c := *s
+	if s.ErrorsByCategory != nil {
+		c.ErrorsByCategory = make(map[errmon.Category]int64, len(s.ErrorsByCategory))
+		for k, v := range s.ErrorsByCategory {
+			c.ErrorsByCategory[k] = v
+		}
+	}
+	c.Latency = s.Latency.Clone()
+	c.TTFT = s.TTFT.Clone()
+	return c
+}

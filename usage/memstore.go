@@ -1,0 +1,243 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// MemoryStore is a Store that keeps per-minute rollups and a ring of recent
+// records in memory.
+//
+// Its memory is bounded by the number of series times the minutes of
+// retention, whatever the number of calls: a minute's latency histograms
+// are compacted once the minute has passed. Rollups older than the
+// retention, measured back from the newest record, are dropped. The data
+// is lost when the process ends.
+//
+// A MemoryStore is safe for concurrent use.
+type MemoryStore struct {
+	retention time.Duration
+	now       func() time.Time
+
+	mu      sync.Mutex
+	buckets map[bucketKey]*Stats
+	open    []bucketKey // buckets whose histograms are still live
+	newest  time.Time   // start of the newest minute written
+	oldest  time.Time   // start of the oldest minute kept
+	recent  []Record    // ring of the newest records
+	next    int         // ring position of the next record
+	filled  bool        // the ring has wrapped
+	closed  bool
+}
+
+type bucketKey struct {
+	start  int64 // Unix minute
+	series Series
+}
+
+// MemoryOption configures a MemoryStore.
+type MemoryOption func(*MemoryStore)
+
+// WithRetention sets how long rollups are kept. The default is 24 hours.
+func WithRetention(d time.Duration) MemoryOption {
+	return func(s *MemoryStore) {
+		if d > 0 {
+			s.retention = d
+		}
+	}
+}
+
+// WithRecentRecords sets how many raw records the store keeps for Recent.
+// The default is 1,000.
+func WithRecentRecords(n int) MemoryOption {
+	return func(s *MemoryStore) {
+		if n > 0 {
+			s.recent = make([]Record, n)
+		}
+	}
+}
+
+// WithStoreClock sets the clock that decides which minutes have passed.
+// The default is time.Now.
+func WithStoreClock(now func() time.Time) MemoryOption {
+	return func(s *MemoryStore) { s.now = now }
+}
+
+// NewMemoryStore returns an empty in-memory store.
+func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
+	s := &MemoryStore{retention: 24 * time.Hour, now: time.Now, buckets: make(map[bucketKey]*Stats)}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.recent == nil {
+		s.recent = make([]Record, 1000)
+	}
+	return s
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// Write adds records to the rollups and the recent ring. A record with a
+// zero time, a negative latency or negative token counts is rejected with
+// ErrInvalidRecord and nothing of the batch is stored.
+func (s *MemoryStore) Write(_ context.Context, records []Record) error {
+	for i := range records {
+		if err := validateRecord(&records[i]); err != nil {
+			return err
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for i := range records {
+		s.add(&records[i])
+	}
+	s.compact(s.now())
+	return nil
+}
+
+// validateRecord reports why a store cannot keep r.
+func validateRecord(r *Record) error {
+	switch {
+	case r.Time.IsZero():
+		return fmt.Errorf("%w: zero time", ErrInvalidRecord)
+	case r.Latency < 0 || r.TTFT < 0:
+		return fmt.Errorf("%w: negative latency", ErrInvalidRecord)
+	case r.Tokens.Input < 0 || r.Tokens.Output < 0 || r.Tokens.CachedInput < 0 || r.Tokens.CacheWrite < 0 || r.Tokens.Reasoning < 0:
+		return fmt.Errorf("%w: negative token count", ErrInvalidRecord)
+	case r.CostNanos < 0:
+		return fmt.Errorf("%w: negative cost", ErrInvalidRecord)
+	}
+	return nil
+}
+
+// add folds one record in. s.mu must be held.
+func (s *MemoryStore) add(r *Record) {
+	minute := r.Time.Truncate(time.Minute)
+	if !s.oldest.IsZero() && minute.Before(s.oldest) {
+		// Older than anything kept: it still shows among recent records
+		// but no longer in any window.
+		s.push(r)
+		return
+	}
+	key := bucketKey{start: minute.Unix() / 60, series: SeriesOf(r)}
+	st, ok := s.buckets[key]
+	if !ok {
+		st = &Stats{}
+		s.buckets[key] = st
+		s.open = append(s.open, key)
+	}
+	st.Add(r)
+	s.push(r)
+
+	if minute.After(s.newest) {
+		s.newest = minute
+		s.expire()
+	}
+}
+
+// push puts r in the recent ring. s.mu must be held.
+func (s *MemoryStore) push(r *Record) {
+	s.recent[s.next] = *r
+	s.next++
+	if s.next == len(s.recent) {
+		s.next, s.filled = 0, true
+	}
+}
+
+// expire drops the buckets older than the retention before the newest
+// minute. s.mu must be held.
+func (s *MemoryStore) expire() {
+	cut := s.newest.Add(-s.retention)
+	if !cut.After(s.oldest) {
+		return
+	}
+	s.oldest = cut
+	limit := cut.Unix() / 60
+	for k := range s.buckets {
+		if k.start < limit {
+			delete(s.buckets, k)
+		}
+	}
+}
+
+// compact turns the live histograms of minutes before now's minute into
+// their compact form. s.mu must be held.
+func (s *MemoryStore) compact(now time.Time) {
+	current := now.Unix() / 60
+	kept := s.open[:0]
+	for _, k := range s.open {
+		st, ok := s.buckets[k]
+		switch {
+		case !ok:
+		case k.start < current:
+			st.Latency.Compact()
+			st.TTFT.Compact()
+		default:
+			kept = append(kept, k)
+		}
+	}
+	s.open = kept
+}
+
+// Rollups returns a copy of every bucket that starts in [since, until).
+func (s *MemoryStore) Rollups(_ context.Context, since, until time.Time) ([]Rollup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	s.compact(s.now())
+
+	lo, hi := since.Unix(), until.Unix()
+	out := make([]Rollup, 0, len(s.buckets))
+	for k, st := range s.buckets {
+		start := k.start * 60
+		if start < lo || start >= hi {
+			continue
+		}
+		out = append(out, Rollup{Start: time.Unix(start, 0).UTC(), Width: time.Minute, Series: k.series, Stats: st.Clone()})
+	}
+	return out, nil
+}
+
+// Recent returns up to limit of the newest records, newest first.
+func (s *MemoryStore) Recent(_ context.Context, limit int) ([]Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	n := s.next
+	if s.filled {
+		n = len(s.recent)
+	}
+	if limit > n {
+		limit = n
+	}
+	out := make([]Record, 0, limit)
+	for i := 1; i <= limit; i++ {
+		out = append(out, s.recent[(s.next-i+len(s.recent))%len(s.recent)])
+	}
+	return out, nil
+}
+
+// Retention returns how long rollups are kept.
+func (s *MemoryStore) Retention() time.Duration { return s.retention }
+
+// Close empties the store. Later calls return ErrClosed; calling Close
+// again returns nil.
+func (s *MemoryStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.buckets = nil
+	s.recent = nil
+	s.open = nil
+	return nil
+}

@@ -1,0 +1,311 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aimeter/aimeter/errmon"
+)
+
+// FullPolicy says what Tracker does with a record when its queue is full.
+type FullPolicy int
+
+const (
+	// DropWhenFull drops the record and counts it in TrackerStats.Dropped,
+	// so a stalled store never slows the caller. It is the default.
+	DropWhenFull FullPolicy = iota
+	// WaitWhenFull waits up to the tracker's wait bound for room in the
+	// queue, then drops and counts the record.
+	WaitWhenFull
+)
+
+// Log attribute keys used by the tracker.
+const (
+	logKeyError   = "error"
+	logKeyRecords = "records"
+	logKeyAttempt = "attempt"
+)
+
+// Tracker measures provider calls and hands their records to a Store.
+//
+// Records go through a bounded queue to one background writer that writes
+// them in batches, so a slow or failing store adds no latency to the call
+// and never fails it. A batch the store rejects is retried with backoff
+// until it is written; meanwhile new records wait in the queue, and those
+// the full queue cannot hold are dropped and counted. Call Close to write
+// what is queued and stop the writer.
+//
+// A Tracker is safe for concurrent use.
+type Tracker struct {
+	store     Store
+	prices    *Table
+	monitor   *errmon.Monitor
+	now       func() time.Time
+	logger    *slog.Logger
+	policy    FullPolicy
+	wait      time.Duration
+	batchSize int
+	backoff   func(attempt int) time.Duration
+
+	queue   chan Record
+	flushes chan chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	written   atomic.Int64
+	dropped   atomic.Int64
+}
+
+// TrackerOption configures a Tracker.
+type TrackerOption func(*Tracker)
+
+// WithPrices sets the price table. The default is DefaultTable().
+func WithPrices(t *Table) TrackerOption { return func(tr *Tracker) { tr.prices = t } }
+
+// WithMonitor sends every failed call to m, which keeps the event with its
+// stack and a redacted message. The default is no monitor.
+func WithMonitor(m *errmon.Monitor) TrackerOption { return func(tr *Tracker) { tr.monitor = m } }
+
+// WithClock sets the wall clock that stamps records. Latency is always
+// measured with the monotonic clock. The default is time.Now.
+func WithClock(now func() time.Time) TrackerOption { return func(tr *Tracker) { tr.now = now } }
+
+// WithLogger sets the logger for store failures. The default discards.
+func WithLogger(l *slog.Logger) TrackerOption { return func(tr *Tracker) { tr.logger = l } }
+
+// WithQueueSize sets how many records may wait for the store. The default
+// is 65,536.
+func WithQueueSize(n int) TrackerOption {
+	return func(tr *Tracker) {
+		if n > 0 {
+			tr.queue = make(chan Record, n)
+		}
+	}
+}
+
+// WithBatchSize sets the largest batch handed to Store.Write. The default
+// is 512.
+func WithBatchSize(n int) TrackerOption {
+	return func(tr *Tracker) {
+		if n > 0 {
+			tr.batchSize = n
+		}
+	}
+}
+
+// WithFullPolicy sets what happens when the queue is full; for
+// WaitWhenFull, wait bounds the wait. The default is DropWhenFull.
+func WithFullPolicy(p FullPolicy, wait time.Duration) TrackerOption {
+	return func(tr *Tracker) { tr.policy, tr.wait = p, wait }
+}
+
+// WithRetryBackoff sets the wait before the attempt-th retry of a batch the
+// store rejected. The default doubles from 50 ms up to 5 s.
+func WithRetryBackoff(f func(attempt int) time.Duration) TrackerOption {
+	return func(tr *Tracker) { tr.backoff = f }
+}
+
+// NewTracker returns a tracker writing to store and starts its writer.
+// It panics if store is nil, which is a programmer mistake.
+func NewTracker(store Store, opts ...TrackerOption) *Tracker {
+	if store == nil {
+		panic("usage: NewTracker with a nil store")
+	}
+	t := &Tracker{
+		store:     store,
+		now:       time.Now,
+		logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		batchSize: 512,
+		backoff:   defaultBackoff,
+		flushes:   make(chan chan struct{}),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	if t.queue == nil {
+		t.queue = make(chan Record, 65536)
+	}
+	if t.prices == nil {
+		t.prices = DefaultTable()
+	}
+	go t.run()
+	return t
+}
+
+func defaultBackoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << uint(attempt)
+	if attempt > 7 || d > 5*time.Second {
+		return 5 * time.Second
+	}
+	return d
+}
+
+// Prices returns the tracker's price table.
+func (t *Tracker) Prices() *Table { return t.prices }
+
+// Stats returns the tracker's counters.
+func (t *Tracker) Stats() TrackerStats {
+	return TrackerStats{Written: t.written.Load(), Dropped: t.dropped.Load(), Pending: int64(len(t.queue))}
+}
+
+// Record prices r when its usage is known and it is not priced yet, then
+// queues it for the store. It never blocks longer than the full-queue
+// policy allows and never fails; a record that cannot be queued is counted
+// as dropped.
+func (t *Tracker) Record(r Record) {
+	if r.UsageKnown && !r.Priced {
+		if p, _, ok := t.prices.Lookup(r.Call.Model); ok {
+			r.CostNanos = p.Cost(r.Tokens)
+			r.Priced = true
+		}
+	}
+	if t.closed.Load() {
+		t.dropped.Add(1)
+		return
+	}
+
+	select {
+	case t.queue <- r:
+		return
+	default:
+	}
+	if t.policy == WaitWhenFull && t.wait > 0 {
+		timer := time.NewTimer(t.wait)
+		defer timer.Stop()
+		select {
+		case t.queue <- r:
+			return
+		case <-timer.C:
+		}
+	}
+	t.dropped.Add(1)
+}
+
+// Flush waits until every record queued before the call is written or
+// dropped, or ctx is done.
+func (t *Tracker) Flush(ctx context.Context) error {
+	ack := make(chan struct{})
+	select {
+	case t.flushes <- ack:
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush: %w", ctx.Err())
+	}
+	select {
+	case <-ack:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush: %w", ctx.Err())
+	}
+}
+
+// Close writes every queued record and stops the writer. Records given to
+// the tracker after Close are dropped and counted. When ctx ends first,
+// Close returns its error and the records still queued are counted as
+// dropped. It does not close the store. Calling Close again returns nil.
+func (t *Tracker) Close(ctx context.Context) error {
+	var err error
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		close(t.quit)
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("close tracker: %w", ctx.Err())
+		}
+	})
+	return err
+}
+
+// run is the writer loop: it gathers batches from the queue and writes
+// them until quit, then drains the queue.
+func (t *Tracker) run() {
+	defer close(t.done)
+	batch := make([]Record, 0, t.batchSize)
+	for {
+		select {
+		case r := <-t.queue:
+			batch = t.fill(append(batch[:0], r))
+			t.write(batch)
+		case ack := <-t.flushes:
+			t.drain(batch)
+			close(ack)
+		case <-t.quit:
+			t.drain(batch)
+			return
+		}
+	}
+}
+
+// fill adds queued records to batch without waiting, up to the batch size.
+func (t *Tracker) fill(batch []Record) []Record {
+	for len(batch) < t.batchSize {
+		select {
+		case r := <-t.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain writes everything in the queue now.
+func (t *Tracker) drain(batch []Record) {
+	for len(t.queue) > 0 {
+		batch = t.fill(batch[:0])
+		t.write(batch)
+	}
+}
+
+// write hands one batch to the store, retrying with backoff until the
+// store takes it. After quit, a batch the store keeps rejecting is given
+// up after a few attempts and counted as dropped.
+func (t *Tracker) write(batch []Record) {
+	if len(batch) == 0 {
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		err := t.store.Write(context.Background(), batch)
+		if err == nil {
+			t.written.Add(int64(len(batch)))
+			return
+		}
+		if errors.Is(err, ErrInvalidRecord) {
+			// Retrying cannot help a batch the store finds invalid.
+			t.logger.Error("usage store rejected records", logKeyError, err, logKeyRecords, len(batch))
+			t.dropped.Add(int64(len(batch)))
+			return
+		}
+		t.logger.Warn("usage store write failed", logKeyError, err, logKeyRecords, len(batch), logKeyAttempt, attempt+1)
+
+		quitting := false
+		select {
+		case <-t.quit:
+			quitting = true
+		default:
+		}
+		if quitting && attempt >= 2 {
+			t.dropped.Add(int64(len(batch)))
+			return
+		}
+
+		timer := time.NewTimer(t.backoff(attempt))
+		select {
+		case <-timer.C:
+		case <-t.quit:
+			timer.Stop()
+		}
+	}
+}
