@@ -27,6 +27,7 @@ func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
 		return nil, err
 	}
 
+	flushTracker(ctx, cfg.Tracker)
 	rollups, err := cfg.Store.Rollups(ctx, q.Since, q.Until)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: read rollups: %w", err)
@@ -367,4 +368,22 @@ func successRate(s *usage.Stats) float64 {
 		return 1
 	}
 	return float64(s.Calls-s.Errors) / float64(s.Calls)
+}
+
+// flushTimeout bounds how long Build waits for a tracker to write what it
+// has queued.
+const flushTimeout = time.Second
+
+// flushTracker waits, up to flushTimeout, until the tracker has written the
+// records it queued, so that a snapshot shows every call that has already
+// returned. A tracker without a Flush method, or one whose store is down,
+// costs no more than that wait.
+func flushTracker(ctx context.Context, t TrackerStatser) {
+	f, ok := t.(interface{ Flush(context.Context) error })
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	_ = f.Flush(ctx)
 }

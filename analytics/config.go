@@ -62,6 +62,8 @@ type Config struct {
 	Limiters []ratelimit.StatsReporter
 
 	// Tracker supplies the dropped_records count of the usage section.
+	// When it has a Flush(context.Context) error method, as *usage.Tracker
+	// does, Build first waits up to one second for the records it queued.
 	// Default: nil, which leaves dropped_records out.
 	Tracker TrackerStatser
 
