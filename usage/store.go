@@ -36,18 +36,20 @@ type Store interface {
 	Close() error
 }
 
-// Series names one line of a breakdown: the calls of one endpoint to one
-// model of one provider for one operation.
+// Series names one line of a breakdown: the calls of one caller key to one
+// endpoint, one model of one provider and one operation.
 type Series struct {
 	Endpoint  string
 	Provider  string
 	Model     string
 	Operation string
+	// Key is the caller's key (Call.Key); empty when calls carry none.
+	Key string
 }
 
 // SeriesOf returns the series a record belongs to.
 func SeriesOf(r *Record) Series {
-	return Series{Endpoint: r.Call.Endpoint, Provider: r.Call.Provider, Model: r.Call.Model, Operation: r.Call.Operation}
+	return Series{Endpoint: r.Call.Endpoint, Provider: r.Call.Provider, Model: r.Call.Model, Operation: r.Call.Operation, Key: r.Call.Key}
 }
 
 // Rollup is the aggregate of one series over one bucket of time.

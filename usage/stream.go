@@ -31,6 +31,7 @@ type ChatStream struct {
 	stream  *openai.ChatCompletionStream
 	tracker *Tracker
 	call    Call
+	ctx     context.Context // the observers' context
 	start   time.Time
 	wall    time.Time
 
@@ -59,14 +60,17 @@ func TrackChatStream(ctx context.Context, t *Tracker, call Call, client ChatStre
 		call.Operation = OperationChat
 	}
 
-	s := &ChatStream{tracker: t, call: call, start: time.Now()}
+	if t != nil && len(t.observers) > 0 {
+		ctx = t.startCall(ctx, call)
+	}
+	s := &ChatStream{tracker: t, call: call, ctx: ctx, start: time.Now()}
 	if t != nil {
 		s.wall = t.now()
 	}
 	stream, err := client.CreateChatCompletionStream(ctx, req)
 	if err != nil {
 		if t != nil {
-			t.finishStream(s.call, s.wall, time.Since(s.start), err, 0, 0, nil, "")
+			t.finishStream(ctx, s.call, s.wall, time.Since(s.start), err, 0, 0, nil, "")
 		}
 		return nil, err
 	}
@@ -148,11 +152,11 @@ func (s *ChatStream) end(err error) {
 	if s.stopCtx != nil {
 		s.stopCtx()
 	}
-	s.tracker.finishStream(s.call, s.wall, latency, err, ttft, chunks, usage, model)
+	s.tracker.finishStream(s.ctx, s.call, s.wall, latency, err, ttft, chunks, usage, model)
 }
 
 // finishStream builds the record of a finished stream and hands it on.
-func (t *Tracker) finishStream(call Call, wall time.Time, latency time.Duration, err error, ttft time.Duration, chunks int, u *openai.Usage, model string) {
+func (t *Tracker) finishStream(ctx context.Context, call Call, wall time.Time, latency time.Duration, err error, ttft time.Duration, chunks int, u *openai.Usage, model string) {
 	r := Record{Time: wall.UTC(), Call: call, Latency: latency, TTFT: ttft, Stream: true, Chunks: chunks, ResponseModel: model}
 	if err != nil {
 		r.Error, r.HTTPStatus = inspect(err)
@@ -162,5 +166,5 @@ func (t *Tracker) finishStream(call Call, wall time.Time, latency time.Duration,
 	} else {
 		r.Tokens, r.UsageKnown = TokensFromOpenAI(u)
 	}
-	t.Record(r)
+	t.emit(ctx, r)
 }

@@ -48,13 +48,16 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 	if t == nil {
 		return fn(ctx)
 	}
+	if len(t.observers) > 0 {
+		ctx = t.startCall(ctx, call)
+	}
 	start := time.Now()
 	wall := t.now()
 
 	defer func() {
 		if v := recover(); v != nil {
 			perr := &errmon.PanicError{Value: v, Stack: debug.Stack()}
-			t.finish(call, wall, time.Since(start), perr, nil)
+			t.finish(ctx, call, wall, time.Since(start), perr, nil)
 			panic(v)
 		}
 	}()
@@ -63,7 +66,7 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 	latency := time.Since(start)
 
 	if err != nil {
-		t.finish(call, wall, latency, err, nil)
+		t.finish(ctx, call, wall, latency, err, nil)
 		return resp, err
 	}
 	var u responseUsage
@@ -75,12 +78,12 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 	if call.Operation == "" {
 		call.Operation = u.operation
 	}
-	t.finish(call, wall, latency, nil, &u)
+	t.finish(ctx, call, wall, latency, nil, &u)
 	return resp, nil
 }
 
 // finish builds the record of a finished call and hands it on.
-func (t *Tracker) finish(call Call, wall time.Time, latency time.Duration, err error, u *responseUsage) {
+func (t *Tracker) finish(ctx context.Context, call Call, wall time.Time, latency time.Duration, err error, u *responseUsage) {
 	r := Record{Time: wall.UTC(), Call: call, Latency: latency}
 	if err != nil {
 		r.Error, r.HTTPStatus = inspect(err)
@@ -90,7 +93,7 @@ func (t *Tracker) finish(call Call, wall time.Time, latency time.Duration, err e
 	} else if u != nil {
 		r.Tokens, r.UsageKnown, r.ResponseModel = u.tokens, u.known, u.model
 	}
-	t.Record(r)
+	t.emit(ctx, r)
 }
 
 // inspect returns the category and HTTP status of a failed call.

@@ -52,6 +52,7 @@ type Tracker struct {
 	wait      time.Duration
 	batchSize int
 	backoff   func(attempt int) time.Duration
+	observers []Observer
 
 	queue   chan Record
 	flushes chan chan struct{}
@@ -162,13 +163,26 @@ func (t *Tracker) Stats() TrackerStats {
 // queues it for the store. It never blocks longer than the full-queue
 // policy allows and never fails; a record that cannot be queued is counted
 // as dropped.
+//
+// Record is for calls measured by other means; observers do not see them.
 func (t *Tracker) Record(r Record) {
+	t.price(&r)
+	t.enqueue(r)
+}
+
+// price fills in the cost of r when its usage is known and its model has a
+// price.
+func (t *Tracker) price(r *Record) {
 	if r.UsageKnown && !r.Priced {
 		if p, _, ok := t.prices.Lookup(r.Call.Model); ok {
 			r.CostNanos = p.Cost(r.Tokens)
 			r.Priced = true
 		}
 	}
+}
+
+// enqueue queues r for the writer under the full-queue policy.
+func (t *Tracker) enqueue(r Record) {
 	if t.closed.Load() {
 		t.dropped.Add(1)
 		return
