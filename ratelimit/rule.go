@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Never is the RetryAfter of a request that can never pass, such as one that
-// asks for more units than the rule's burst. It is the largest time.Duration.
+// Never is the RetryAfter of a request that can never pass, such as one for
+// more units than the rule's burst. It is the largest time.Duration.
 const Never time.Duration = math.MaxInt64
 
 // Rule is a rate: Limit units per Window, with bursts of up to Burst units.
@@ -88,9 +88,11 @@ type Decision struct {
 // Limiter decides whether a key may spend n units now.
 //
 // Implementations must be safe for concurrent use. A rejected request spends
-// nothing. The error is non-nil only when the limiter could not decide (for
-// example, its backing store is unreachable); the Decision is then
-// meaningless and the caller chooses whether to fail open or closed.
+// nothing. An n of zero should spend nothing and report the key's current
+// state, and a negative n should return an error. The error is non-nil only
+// when the limiter could not decide, for example because its backing store is
+// unreachable. The Decision is then meaningless, and the caller chooses
+// whether to fail open or closed.
 type Limiter interface {
 	Allow(ctx context.Context, key string, n int64) (Decision, error)
 }
@@ -98,8 +100,11 @@ type Limiter interface {
 // RuleStats counts the decisions made under one rule since the limiter was
 // created.
 type RuleStats struct {
-	Rule     string
-	Allowed  int64
+	// Rule is the rule's Name.
+	Rule string
+	// Allowed counts requests that spent units.
+	Allowed int64
+	// Rejected counts requests that this rule rejected.
 	Rejected int64
 }
 
@@ -108,4 +113,40 @@ type RuleStats struct {
 type StatsReporter interface {
 	// Stats returns one entry per rule; it must be safe for concurrent use.
 	Stats() []RuleStats
+}
+
+// Settler is implemented by limiters that can correct a spend after the
+// fact, for rules whose real cost is known only when the request is done,
+// such as tokens per minute.
+//
+// Settle is called with the units that Allow spent (reserved) and the units
+// the request really used. Unused units go back to the key, but never past
+// its full burst. Extra units are charged even past the burst, so the key's
+// next requests wait. Settle with used of zero refunds a request.
+// Implementations must be safe for concurrent use and return an error for
+// negative counts.
+type Settler interface {
+	Settle(ctx context.Context, key string, reserved, used int64) error
+}
+
+// RuleLister is implemented by limiters that can list the rules they
+// enforce. Middleware uses it to send the RateLimit-Policy field.
+type RuleLister interface {
+	// Rules returns the rules in the order the limiter checks them. The
+	// caller may keep and change the returned slice.
+	Rules() []Rule
+}
+
+// MultiLimiter is implemented by limiters that check several rules for each
+// request, such as the one All returns, so that a caller can report each
+// rule's decision, as Middleware does in the RateLimit field.
+type MultiLimiter interface {
+	Limiter
+
+	// AllowRules decides like Allow, appends one Decision per rule it
+	// checked to dst, in rule order, and returns the extended slice.
+	// Combine of the appended decisions is what Allow returns. A rule that
+	// would have admitted a request that another rule rejected reports
+	// Allowed with the Remaining it still has, because nothing was spent.
+	AllowRules(ctx context.Context, key string, n int64, dst []Decision) ([]Decision, error)
 }
