@@ -7,5 +7,10 @@ require (
 	github.com/sashabaranov/go-openai v1.43.0
 )
 
+require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+)
+
 // The examples always build against the aimeter source beside them.
 replace github.com/aimeter/aimeter => ../

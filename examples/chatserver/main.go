@@ -1,0 +1,143 @@
+// Command chatserver is a small AI chat service with aimeter around every
+// provider call: per-client rate limits, token and cost tracking, error
+// monitoring, and analytics with a dashboard.
+//
+// Run it from the repository root:
+//
+//	go run ./examples/chatserver
+//
+// With OPENAI_BASE_URL set it calls that OpenAI-compatible server (with
+// OPENAI_API_KEY); with only OPENAI_API_KEY it calls OpenAI; with neither it
+// starts a simulated OpenAI-compatible provider on a loopback port.
+//
+// Routes:
+//
+//	POST /api/ai/chat     chat completion, 100 requests/min per client;
+//	                      with "stream": true also 50 streams/min, as SSE
+//	POST /api/ai/agent    three chained calls, 20 runs/min per client
+//	GET  /api/analytics   usage, errors, performance and rate-limit JSON
+//	GET  /dashboard       the analytics dashboard
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aimeter/aimeter/internal/simprovider"
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// shutdownTimeout bounds how long in-flight requests may run after SIGINT
+// or SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "chatserver:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, starts the server and serves until ctx ends. When ready
+// is not nil, it receives the listening address once the server accepts
+// connections.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("chatserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "localhost:3000", "address to listen on, host:port")
+	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory"`)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	store, err := openStore(*storeSpec)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	client, providerName, providerDesc, closeProvider, err := openProvider(getenv, logger)
+	if err != nil {
+		return err
+	}
+	defer closeProvider()
+
+	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("chatserver listening", "url", "http://"+ln.Addr().String(), "provider", providerDesc, "store", *storeSpec)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Stop accepting, let in-flight calls finish, then write every record.
+	logger.Info("chatserver shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown did not finish in time", "error", err)
+	}
+	if err := a.Close(sctx); err != nil {
+		logger.Warn("tracker close did not finish in time", "error", err)
+	}
+	st := a.tracker.Stats()
+	logger.Info("chatserver stopped", "records_written", st.Written, "records_lost", st.Dropped)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// openProvider picks the provider from the environment: OPENAI_BASE_URL
+// (with OPENAI_API_KEY), then OPENAI_API_KEY alone for OpenAI, then the
+// simulated provider. It returns the client, the provider name for
+// records, a description for the start-up log, and a function that stops
+// what it started.
+func openProvider(getenv func(string) string, logger *slog.Logger) (*openai.Client, string, string, func(), error) {
+	baseURL, key := getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")
+	httpClient := &http.Client{Timeout: 2 * time.Minute}
+	switch {
+	case baseURL != "":
+		cfg := openai.DefaultConfig(key)
+		cfg.BaseURL = baseURL
+		cfg.HTTPClient = httpClient
+		return openai.NewClientWithConfig(cfg), "openai", "OpenAI-compatible server at " + baseURL, func() {}, nil
+	case key != "":
+		cfg := openai.DefaultConfig(key)
+		cfg.HTTPClient = httpClient
+		return openai.NewClientWithConfig(cfg), "openai", "OpenAI", func() {}, nil
+	}
+
+	sim, err := simprovider.Start(simprovider.Config{Logger: logger})
+	if err != nil {
+		return nil, "", "", nil, fmt.Errorf("start simulated provider: %w", err)
+	}
+	cfg := openai.DefaultConfig("sk-simulated")
+	cfg.BaseURL = sim.URL()
+	cfg.HTTPClient = httpClient
+	return openai.NewClientWithConfig(cfg), "simulated", "simulated OpenAI-compatible provider at " + sim.URL(), func() { _ = sim.Close() }, nil
+}

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aimeter/aimeter/analytics"
+	"github.com/aimeter/aimeter/errmon"
+	"github.com/aimeter/aimeter/ratelimit"
+	"github.com/aimeter/aimeter/usage"
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// maxBodyBytes bounds a request body; larger bodies answer 400.
+const maxBodyBytes = 1 << 20
+
+// defaultModel is the model a chat request gets when it names none.
+const defaultModel = "gpt-4o-mini"
+
+// config is what the server is built from.
+type config struct {
+	// Client calls the provider.
+	Client *openai.Client
+	// Provider names the provider in records, such as "openai".
+	Provider string
+	// Store keeps the records.
+	Store usage.Store
+	// Logger receives the server's own log lines.
+	Logger *slog.Logger
+	// Clock stamps records and drives the limiters; nil means time.Now.
+	Clock func() time.Time
+}
+
+// app is the chat server: its limiters, tracker and routes.
+type app struct {
+	client   *openai.Client
+	provider string
+	logger   *slog.Logger
+	tracker  *usage.Tracker
+	monitor  *errmon.Monitor
+
+	apiLimit, agentLimit, streamLimit *ratelimit.Memory
+	handler                           http.Handler
+}
+
+// newApp builds the server's routes around cfg.
+func newApp(cfg config) *app {
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	a := &app{
+		client:   cfg.Client,
+		provider: cfg.Provider,
+		logger:   cfg.Logger,
+		monitor:  errmon.NewMonitor(errmon.Config{Clock: now, Logger: cfg.Logger}),
+	}
+	a.tracker = usage.NewTracker(cfg.Store, usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger))
+
+	clock := ratelimit.WithClock(now)
+	a.apiLimit = ratelimit.NewMemory(ratelimit.APIRule, clock)
+	a.agentLimit = ratelimit.NewMemory(ratelimit.AgentRule, clock)
+	a.streamLimit = ratelimit.NewMemory(ratelimit.StreamRule, clock)
+	byIP := ratelimit.KeyByIP()
+
+	chatLimited := ratelimit.Middleware(a.apiLimit, byIP)(http.HandlerFunc(a.chat))
+	streamLimited := ratelimit.Middleware(ratelimit.All(a.apiLimit, a.streamLimit), byIP)(http.HandlerFunc(a.chatStream))
+	agentLimited := ratelimit.Middleware(a.agentLimit, byIP)(http.HandlerFunc(a.agent))
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/ai/chat", postOnly(parseChat(chatLimited, streamLimited)))
+	mux.Handle("/api/ai/agent", postOnly(parseChat(agentLimited, agentLimited)))
+	mux.Handle("/api/analytics", analytics.Handler(analytics.Config{
+		Store:    cfg.Store,
+		Errors:   a.monitor,
+		Limiters: []ratelimit.StatsReporter{a.apiLimit, a.agentLimit, a.streamLimit},
+		Tracker:  a.tracker,
+		Clock:    now,
+	}))
+	mux.Handle("/dashboard", analytics.Dashboard(analytics.DashboardConfig{APIPath: "/api/analytics"}))
+	a.handler = mux
+	return a
+}
+
+// ServeHTTP serves every route.
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Close writes every queued record.
+func (a *app) Close(ctx context.Context) error { return a.tracker.Close(ctx) }
+
+// chatRequest is the body of the chat and agent routes.
+type chatRequest struct {
+	Model    string        `json:"model"`
+	Messages []chatMessage `json:"messages"`
+	Stream   bool          `json:"stream"`
+}
+
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type chatRequestKey struct{}
+
+// parseChat reads and checks the JSON body before any limit is spent, so a
+// malformed request costs the client nothing and reaches no provider. It
+// hands valid requests to plain or, when they ask to stream, to streamed.
+func parseChat(plain, streamed http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes))
+				return
+			}
+			writeError(w, http.StatusBadRequest, "could not read the request body")
+			return
+		}
+		var req chatRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+			return
+		}
+		if err := req.validate(); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if req.Model == "" {
+			req.Model = defaultModel
+		}
+
+		ctx := context.WithValue(r.Context(), chatRequestKey{}, &req)
+		if req.Stream {
+			streamed.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		plain.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (req *chatRequest) validate() error {
+	if len(req.Messages) == 0 {
+		return errors.New(`"messages" must hold at least one message`)
+	}
+	for i, m := range req.Messages {
+		switch m.Role {
+		case "system", "user", "assistant", "developer":
+		default:
+			return fmt.Errorf(`messages[%d].role %q must be one of system, user, assistant, developer`, i, m.Role)
+		}
+		if strings.TrimSpace(m.Content) == "" {
+			return fmt.Errorf(`messages[%d].content must not be empty`, i)
+		}
+	}
+	return nil
+}
+
+func (req *chatRequest) openai() openai.ChatCompletionRequest {
+	msgs := make([]openai.ChatCompletionMessage, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+	}
+	return openai.ChatCompletionRequest{Model: req.Model, Messages: msgs}
+}
+
+func requestOf(r *http.Request) *chatRequest {
+	return r.Context().Value(chatRequestKey{}).(*chatRequest)
+}
+
+// chatReply is the JSON answer of the chat route.
+type chatReply struct {
+	Model   string       `json:"model"`
+	Content string       `json:"content"`
+	Usage   usage.Tokens `json:"usage"`
+}
+
+func (a *app) chat(w http.ResponseWriter, r *http.Request) {
+	req := requestOf(r)
+	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model}
+	resp, err := usage.TrackCall(r.Context(), a.tracker, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
+		return a.client.CreateChatCompletion(ctx, req.openai())
+	})
+	if err != nil {
+		a.providerFailed(w, r, err)
+		return
+	}
+	tokens, _ := usage.TokensFromOpenAI(&resp.Usage)
+	writeJSON(w, http.StatusOK, chatReply{Model: resp.Model, Content: firstContent(&resp), Usage: tokens})
+}
+
+func firstContent(resp *openai.ChatCompletionResponse) string {
+	if len(resp.Choices) == 0 {
+		return ""
+	}
+	return resp.Choices[0].Message.Content
+}
+
+// chatStream relays a streamed chat as server-sent events: one
+// `data: {"content": …}` event per chunk with text, then `data: [DONE]`, or
+// an `event: error` with a JSON body when the provider fails mid-stream.
+func (a *app) chatStream(w http.ResponseWriter, r *http.Request) {
+	req := requestOf(r)
+	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model}
+	stream, err := usage.TrackChatStream(r.Context(), a.tracker, call, a.client, req.openai())
+	if err != nil {
+		a.providerFailed(w, r, err)
+		return
+	}
+	defer stream.Close()
+
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			fmt.Fprint(w, "data: [DONE]\n\n")
+			break
+		}
+		if err != nil {
+			category := errmon.Classify(err)
+			a.logger.Warn("provider stream failed", "category", category, "error", errmon.Redact(err.Error()))
+			payload, _ := json.Marshal(map[string]string{"error": "provider stream failed", "category": string(category)})
+			fmt.Fprintf(w, "event: error\ndata: %s\n\n", payload)
+			break
+		}
+		for _, c := range chunk.Choices {
+			if c.Delta.Content == "" {
+				continue
+			}
+			payload, _ := json.Marshal(map[string]string{"content": c.Delta.Content})
+			fmt.Fprintf(w, "data: %s\n\n", payload)
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+// agentReply is the JSON answer of the agent route.
+type agentReply struct {
+	Model  string      `json:"model"`
+	Steps  []agentStep `json:"steps"`
+	Answer string      `json:"answer"`
+}
+
+type agentStep struct {
+	Name    string       `json:"name"`
+	Content string       `json:"content"`
+	Usage   usage.Tokens `json:"usage"`
+}
+
+// agentSteps are the chained calls of one agent run: each step sees the
+// conversation so far plus its own instruction.
+var agentSteps = []struct{ name, instruction string }{
+	{"plan", "Write a short plan for answering the request."},
+	{"act", "Carry out the plan and draft an answer."},
+	{"review", "Check the draft and give the final answer."},
+}
+
+func (a *app) agent(w http.ResponseWriter, r *http.Request) {
+	req := requestOf(r)
+	reply := agentReply{Model: req.Model}
+	history := req.openai().Messages
+	for _, step := range agentSteps {
+		history = append(history, openai.ChatCompletionMessage{Role: "system", Content: step.instruction})
+		call := usage.Call{Endpoint: "/api/ai/agent", Provider: a.provider, Model: req.Model, Labels: map[string]string{"step": step.name}}
+		stepReq := openai.ChatCompletionRequest{Model: req.Model, Messages: history}
+		resp, err := usage.TrackCall(r.Context(), a.tracker, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
+			return a.client.CreateChatCompletion(ctx, stepReq)
+		})
+		if err != nil {
+			a.providerFailed(w, r, err)
+			return
+		}
+		content := firstContent(&resp)
+		tokens, _ := usage.TokensFromOpenAI(&resp.Usage)
+		reply.Steps = append(reply.Steps, agentStep{Name: step.name, Content: content, Usage: tokens})
+		history = append(history, openai.ChatCompletionMessage{Role: "assistant", Content: content})
+		reply.Answer = content
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// providerFailed answers a failed provider call with a JSON body naming the
+// error category: 504 when the provider timed out, 503 when the call was
+// canceled, and 502 for every other failure.
+func (a *app) providerFailed(w http.ResponseWriter, r *http.Request, err error) {
+	category := errmon.Classify(err)
+	status := http.StatusBadGateway
+	switch category {
+	case errmon.Timeout:
+		status = http.StatusGatewayTimeout
+	case errmon.Canceled:
+		status = http.StatusServiceUnavailable
+	}
+	a.logger.Warn("provider call failed", "path", r.URL.Path, "category", category, "error", errmon.Redact(err.Error()))
+	writeJSON(w, status, map[string]string{"error": "provider call failed: " + string(category), "category": string(category)})
+}
+
+// postOnly answers 405 with a JSON error to every method but POST.
+func postOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed; use POST")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aimeter/aimeter/internal/simprovider"
+	"github.com/aimeter/aimeter/usage"
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// testServer runs the chat server on a loopback listener in front of a
+// simulated provider that answers at once.
+type testServer struct {
+	url string
+	sim *simprovider.Server
+	app *app
+}
+
+func startServer(t *testing.T, simCfg simprovider.Config) *testServer {
+	t.Helper()
+	if simCfg.Latency == nil {
+		simCfg.Latency = simprovider.Fixed(0)
+	}
+	sim, err := simprovider.Start(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+
+	cfg := openai.DefaultConfig("sk-test")
+	cfg.BaseURL = sim.URL()
+	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	a := newApp(config{
+		Client:   openai.NewClientWithConfig(cfg),
+		Provider: "simulated",
+		Store:    usage.NewMemoryStore(),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(a)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = a.Close(context.Background())
+	})
+	return &testServer{url: srv.URL, sim: sim, app: a}
+}
+
+const hiBody = `{"messages":[{"role":"user","content":"Hi"}]}`
+
+func post(t *testing.T, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return resp, b
+}
+
+// snapshot is the part of the analytics JSON the tests read.
+type snapshot struct {
+	Usage struct {
+		Calls             int64 `json:"calls"`
+		UnknownUsageCalls int64 `json:"unknown_usage_calls"`
+		Tokens            struct {
+			Input  int64 `json:"input"`
+			Output int64 `json:"output"`
+			Total  int64 `json:"total"`
+		} `json:"tokens"`
+		CostUSD float64 `json:"cost_usd"`
+		ByModel []struct {
+			Model   string  `json:"model"`
+			Calls   int64   `json:"calls"`
+			CostUSD float64 `json:"cost_usd"`
+		} `json:"by_model"`
+	} `json:"usage"`
+	Errors struct {
+		Total      int64            `json:"total"`
+		ByCategory map[string]int64 `json:"by_category"`
+		Recent     []struct {
+			Category string `json:"category"`
+			Message  string `json:"message"`
+		} `json:"recent"`
+	} `json:"errors"`
+	Performance struct {
+		Calls     int64              `json:"calls"`
+		LatencyMS map[string]float64 `json:"latency_ms"`
+		TTFTMS    map[string]float64 `json:"ttft_ms"`
+	} `json:"performance"`
+	RateLimits struct {
+		ByRule []struct {
+			Rule     string `json:"rule"`
+			Allowed  int64  `json:"allowed"`
+			Rejected int64  `json:"rejected"`
+		} `json:"by_rule"`
+	} `json:"rate_limits"`
+}
+
+func getSnapshot(t *testing.T, base string) snapshot {
+	t.Helper()
+	resp, err := http.Get(base + "/api/analytics?type=all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/analytics: status %d", resp.StatusCode)
+	}
+	var s snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("decode analytics: %v", err)
+	}
+	return s
+}
+
+func (s snapshot) rejected(rule string) int64 {
+	var n int64
+	for _, r := range s.RateLimits.ByRule {
+		if rule == "" || r.Rule == rule {
+			n += r.Rejected
+		}
+	}
+	return n
+}
+
+// burst sends n concurrent requests and returns the responses' status
+// codes, headers and bodies.
+func burst(t *testing.T, url, body string, n int) []result {
+	t.Helper()
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			resp, err := http.Post(url, "application/json", strings.NewReader(body))
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			results[i] = result{status: resp.StatusCode, header: resp.Header, body: b}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	return results
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error
+}
+
+func TestChatBurstIsLimitedAndMetered(t *testing.T) {
+	ts := startServer(t, simprovider.Config{})
+	results := burst(t, ts.url+"/api/ai/chat", hiBody, 110)
+
+	var ok, limited int64
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatalf("request failed: %v", r.err)
+		}
+		switch r.status {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+			var body map[string]any
+			if err := json.Unmarshal(r.body, &body); err != nil || body["error"] != "rate limit exceeded" {
+				t.Errorf("429 body = %s, want JSON with error \"rate limit exceeded\"", r.body)
+			}
+			for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} {
+				if r.header.Get(h) == "" {
+					t.Errorf("429 response lacks %s", h)
+				}
+			}
+			if got := r.header.Get("X-RateLimit-Remaining"); got != "0" {
+				t.Errorf("X-RateLimit-Remaining on 429 = %q, want 0", got)
+			}
+		default:
+			t.Errorf("status %d, body %s; want 200 or 429", r.status, r.body)
+		}
+	}
+	if ok < 100 || ok > 101 {
+		t.Errorf("200 responses = %d, want 100 (101 if a unit refilled during the burst)", ok)
+	}
+	if ok+limited != 110 {
+		t.Errorf("200s %d + 429s %d != 110", ok, limited)
+	}
+
+	s := getSnapshot(t, ts.url)
+	if s.Usage.Calls != ok {
+		t.Errorf("usage.calls = %d, want %d (the 200 responses)", s.Usage.Calls, ok)
+	}
+	if s.Usage.Tokens.Input <= 0 || s.Usage.Tokens.Output <= 0 || s.Usage.CostUSD <= 0 {
+		t.Errorf("tokens %+v, cost_usd %v; want both above zero", s.Usage.Tokens, s.Usage.CostUSD)
+	}
+	var sawDefault bool
+	for _, m := range s.Usage.ByModel {
+		if m.Model == defaultModel && m.Calls == ok && m.CostUSD > 0 {
+			sawDefault = true
+		}
+	}
+	if !sawDefault {
+		t.Errorf("usage.by_model = %+v, want %s with %d calls and a cost", s.Usage.ByModel, defaultModel, ok)
+	}
+	lat := s.Performance.LatencyMS
+	if !(lat["p50"] <= lat["p95"] && lat["p95"] <= lat["p99"]) {
+		t.Errorf("latency_ms = %v, want p50 <= p95 <= p99", lat)
+	}
+	if got := s.rejected(""); got != limited {
+		t.Errorf("rate_limits rejections = %d, want %d (the 429 responses)", got, limited)
+	}
+}
+
+func TestAgentLimit(t *testing.T) {
+	ts := startServer(t, simprovider.Config{})
+	var ok, limited int
+	for i := 0; i < 21; i++ {
+		resp, body := post(t, ts.url+"/api/ai/agent", hiBody)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			ok++
+			var reply agentReply
+			if err := json.Unmarshal(body, &reply); err != nil || len(reply.Steps) != len(agentSteps) {
+				t.Errorf("agent reply = %s, want %d steps", body, len(agentSteps))
+			}
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	if ok != 20 || limited != 1 {
+		t.Errorf("agent: %d passed and %d rejected, want 20 and 1", ok, limited)
+	}
+	s := getSnapshot(t, ts.url)
+	if want := int64(20 * len(agentSteps)); s.Usage.Calls != want {
+		t.Errorf("usage.calls = %d, want %d (every step tracked)", s.Usage.Calls, want)
+	}
+	if got := s.rejected("agent"); got != 1 {
+		t.Errorf("agent rejections = %d, want 1", got)
+	}
+}
+
+func TestChatStreamSendsEventsAndTTFT(t *testing.T) {
+	ts := startServer(t, simprovider.Config{})
+	resp, err := http.Post(ts.url+"/api/ai/chat", "application/json",
+		strings.NewReader(`{"messages":[{"role":"user","content":"Tell me a story"}],"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Errorf("Content-Type = %q, want text/event-stream", ct)
+	}
+	if got := resp.Header.Get("RateLimit-Policy"); !strings.Contains(got, `"stream"`) {
+		t.Errorf("RateLimit-Policy = %q, want an item for the stream rule", got)
+	}
+
+	var events int
+	var done bool
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "data: [DONE]" {
+			done = true
+			continue
+		}
+		if strings.HasPrefix(line, "data: ") {
+			events++
+		}
+	}
+	if events == 0 || !done {
+		t.Errorf("got %d data events, [DONE] %v; want content events and [DONE]", events, done)
+	}
+
+	s := getSnapshot(t, ts.url)
+	if s.Performance.TTFTMS == nil {
+		t.Fatalf("performance.ttft_ms missing after a streamed call")
+	}
+	if s.Usage.UnknownUsageCalls != 0 || s.Usage.Tokens.Output == 0 {
+		t.Errorf("streamed call: unknown usage %d, output tokens %d; want usage read from the stream", s.Usage.UnknownUsageCalls, s.Usage.Tokens.Output)
+	}
+}
+
+func TestProviderErrorsAreReported(t *testing.T) {
+	tests := []struct {
+		fault    simprovider.Fault
+		category string
+	}{
+		{simprovider.FaultRateLimit, "rate_limited"},
+		{simprovider.FaultServerError, "provider_error"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			ts := startServer(t, simprovider.Config{})
+			ts.sim.FailNext(1, tt.fault)
+			resp, body := post(t, ts.url+"/api/ai/chat", hiBody)
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("status = %d, want 502", resp.StatusCode)
+			}
+			var reply map[string]string
+			if err := json.Unmarshal(body, &reply); err != nil || reply["category"] != tt.category || reply["error"] == "" {
+				t.Errorf("body = %s, want a JSON error with category %q", body, tt.category)
+			}
+
+			s := getSnapshot(t, ts.url)
+			if got := s.Errors.ByCategory[tt.category]; got != 1 {
+				t.Errorf("errors.by_category[%s] = %d, want 1", tt.category, got)
+			}
+			if s.Errors.Total != 1 {
+				t.Errorf("errors.total = %d, want 1", s.Errors.Total)
+			}
+			if len(s.Errors.Recent) != 1 || s.Errors.Recent[0].Category != tt.category {
+				t.Errorf("errors.recent = %+v, want one %s event", s.Errors.Recent, tt.category)
+			}
+		})
+	}
+}
+
+func TestBadInputIsRejected(t *testing.T) {
+	ts := startServer(t, simprovider.Config{})
+	huge := `{"messages":[{"role":"user","content":"` + strings.Repeat("a", 1<<20) + `"}]}`
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"invalid JSON", `{"messages": [`},
+		{"no messages", `{"model":"gpt-4o-mini"}`},
+		{"empty messages", `{"messages":[]}`},
+		{"body over 1 MiB", huge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(t, ts.url+"/api/ai/chat", tt.body)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status = %d, want 400", resp.StatusCode)
+			}
+			var reply map[string]string
+			if err := json.Unmarshal(body, &reply); err != nil || reply["error"] == "" {
+				t.Errorf("body = %s, want a JSON error", body)
+			}
+		})
+	}
+	if got := ts.sim.Stats().Requests; got != 0 {
+		t.Errorf("provider requests = %d, want 0 after bad input", got)
+	}
+	if s := getSnapshot(t, ts.url); s.Usage.Calls != 0 {
+		t.Errorf("usage.calls = %d, want 0 after bad input", s.Usage.Calls)
+	}
+}
+
+// TestRunServesSeedCheck starts the server as main does, with nothing in
+// the environment, and runs the burst against it.
+func TestRunServesSeedCheck(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	var logs bytes.Buffer
+	var logsMu sync.Mutex
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(string) string { return "" }, lockedWriter{&logs, &logsMu}, ready)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	base := "http://" + addr
+
+	results := burst(t, base+"/api/ai/chat", hiBody, 110)
+	var ok, limited int64
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			t.Fatalf("request failed: %v", r.err)
+		case r.status == http.StatusOK:
+			ok++
+		case r.status == http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	}
+	if ok < 100 || ok > 101 || ok+limited != 110 {
+		t.Errorf("200s = %d, 429s = %d; want 100 (at most 101) and the rest", ok, limited)
+	}
+	s := getSnapshot(t, base)
+	if s.Usage.Calls != ok || s.Usage.CostUSD <= 0 {
+		t.Errorf("usage.calls = %d, cost_usd = %v; want %d and above zero", s.Usage.Calls, s.Usage.CostUSD, ok)
+	}
+
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	logsMu.Lock()
+	out := logs.String()
+	logsMu.Unlock()
+	for _, want := range []string{"chatserver listening", "simulated", "store=memory", "records_lost=0", "records_written=" + strconv.FormatInt(ok, 10)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
