@@ -33,8 +33,13 @@ func (t *Tracker) startCall(ctx context.Context, call Call) context.Context {
 // emit prices r, shows it to the observers and queues it.
 func (t *Tracker) emit(ctx context.Context, r Record) {
 	t.price(&r)
-	for _, o := range t.observers {
-		o.EndCall(ctx, &r)
+	if len(t.observers) > 0 {
+		// Observers get a copy: handing them &r would move every record
+		// to the heap, observed or not.
+		c := r
+		for _, o := range t.observers {
+			o.EndCall(ctx, &c)
+		}
 	}
 	t.enqueue(r)
 }

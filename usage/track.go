@@ -52,7 +52,10 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 		ctx = t.startCall(ctx, call)
 	}
 	start := time.Now()
-	wall := t.now()
+	wall := start
+	if t.customClock {
+		wall = t.now()
+	}
 
 	defer func() {
 		if v := recover(); v != nil {
@@ -73,7 +76,7 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 	if extract != nil {
 		u.tokens, u.known = extract(resp)
 	} else {
-		u = usageOf(any(resp))
+		u = usageOf(&resp)
 	}
 	if call.Operation == "" {
 		call.Operation = u.operation
@@ -114,36 +117,50 @@ type responseUsage struct {
 	operation string
 }
 
-// usageOf reads token usage from the response types it knows.
-func usageOf(resp any) responseUsage {
-	switch v := resp.(type) {
-	case openai.ChatCompletionResponse:
-		return chatUsage(&v)
+// usageOf reads token usage from the response types it knows. It takes a
+// pointer and only reads through it, so the response stays on the caller's
+// stack: boxing a large response into an interface would allocate on every
+// call.
+func usageOf[T any](resp *T) responseUsage {
+	switch v := any(resp).(type) {
 	case *openai.ChatCompletionResponse:
-		if v != nil {
-			return chatUsage(v)
+		return chatUsage(v)
+	case **openai.ChatCompletionResponse:
+		if *v != nil {
+			return chatUsage(*v)
 		}
-	case openai.CompletionResponse:
-		return completionUsage(&v)
+		return responseUsage{}
 	case *openai.CompletionResponse:
-		if v != nil {
-			return completionUsage(v)
+		return completionUsage(v)
+	case **openai.CompletionResponse:
+		if *v != nil {
+			return completionUsage(*v)
 		}
-	case openai.EmbeddingResponse:
-		return embeddingUsage(&v)
+		return responseUsage{}
 	case *openai.EmbeddingResponse:
-		if v != nil {
-			return embeddingUsage(v)
+		return embeddingUsage(v)
+	case **openai.EmbeddingResponse:
+		if *v != nil {
+			return embeddingUsage(*v)
 		}
-	case openai.ImageResponse:
-		return imageUsage(&v)
+		return responseUsage{}
 	case *openai.ImageResponse:
-		if v != nil {
-			return imageUsage(v)
+		return imageUsage(v)
+	case **openai.ImageResponse:
+		if *v != nil {
+			return imageUsage(*v)
 		}
-	case UsageReporter:
-		tok, ok := v.TokenUsage()
-		return responseUsage{tokens: tok, known: ok}
+		return responseUsage{}
+	}
+	return reporterUsage(*resp)
+}
+
+// reporterUsage reads usage from a response type that implements
+// UsageReporter.
+func reporterUsage[T any](resp T) responseUsage {
+	if r, ok := any(resp).(UsageReporter); ok {
+		tok, known := r.TokenUsage()
+		return responseUsage{tokens: tok, known: known}
 	}
 	return responseUsage{}
 }

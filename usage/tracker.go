@@ -43,16 +43,17 @@ const (
 //
 // A Tracker is safe for concurrent use.
 type Tracker struct {
-	store     Store
-	prices    *Table
-	monitor   *errmon.Monitor
-	now       func() time.Time
-	logger    *slog.Logger
-	policy    FullPolicy
-	wait      time.Duration
-	batchSize int
-	backoff   func(attempt int) time.Duration
-	observers []Observer
+	store       Store
+	prices      *Table
+	monitor     *errmon.Monitor
+	now         func() time.Time
+	customClock bool // now is not time.Now, so it is read apart from the monotonic start
+	logger      *slog.Logger
+	policy      FullPolicy
+	wait        time.Duration
+	batchSize   int
+	backoff     func(attempt int) time.Duration
+	observers   []Observer
 
 	queue   chan Record
 	flushes chan chan struct{}
@@ -77,7 +78,9 @@ func WithMonitor(m *errmon.Monitor) TrackerOption { return func(tr *Tracker) { t
 
 // WithClock sets the wall clock that stamps records. Latency is always
 // measured with the monotonic clock. The default is time.Now.
-func WithClock(now func() time.Time) TrackerOption { return func(tr *Tracker) { tr.now = now } }
+func WithClock(now func() time.Time) TrackerOption {
+	return func(tr *Tracker) { tr.now, tr.customClock = now, true }
+}
 
 // WithLogger sets the logger for store failures. The default discards.
 func WithLogger(l *slog.Logger) TrackerOption { return func(tr *Tracker) { tr.logger = l } }

@@ -1,0 +1,221 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are the schema's versions in order: migrations[i] turns
+// version i into version i+1. A released migration never changes, and each
+// is idempotent, so that the script of MigrationSQL can run on a database
+// at any version.
+var migrations = []string{
+	// Version 1: raw records, per-minute rollups, the functions that merge
+	// rollups, and TimescaleDB hypertables when the extension is present.
+	`
+CREATE TABLE IF NOT EXISTS aimeter_records (
+	id                  bigserial   NOT NULL,
+	time                timestamptz NOT NULL,
+	endpoint            text        NOT NULL,
+	provider            text        NOT NULL,
+	model               text        NOT NULL,
+	operation           text        NOT NULL,
+	caller_key          text        NOT NULL,
+	labels              jsonb,                 -- NULL when the call had none
+	response_model      text        NOT NULL,
+	input_tokens        bigint      NOT NULL,
+	cached_input_tokens bigint      NOT NULL,
+	cache_write_tokens  bigint      NOT NULL,
+	output_tokens       bigint      NOT NULL,
+	reasoning_tokens    bigint      NOT NULL,
+	usage_known         boolean     NOT NULL,
+	priced              boolean     NOT NULL,
+	cost_nanos          bigint      NOT NULL,
+	latency_ns          bigint      NOT NULL,
+	ttft_ns             bigint      NOT NULL,
+	stream              boolean     NOT NULL,
+	chunks              bigint      NOT NULL,
+	error               text        NOT NULL,
+	http_status         integer     NOT NULL,
+	PRIMARY KEY (time, id)
+);
+
+CREATE TABLE IF NOT EXISTS aimeter_rollups (
+	minute              timestamptz NOT NULL,
+	series_hash         bytea       NOT NULL,  -- SHA-256 of the five series columns
+	endpoint            text        NOT NULL,
+	provider            text        NOT NULL,
+	model               text        NOT NULL,
+	operation           text        NOT NULL,
+	caller_key          text        NOT NULL,
+	calls               bigint      NOT NULL,
+	errors              bigint      NOT NULL,
+	errors_by_category  jsonb       NOT NULL,  -- {"timeout": 2, ...}
+	unpriced_calls      bigint      NOT NULL,
+	unknown_usage_calls bigint      NOT NULL,
+	stream_calls        bigint      NOT NULL,
+	input_tokens        bigint      NOT NULL,
+	cached_input_tokens bigint      NOT NULL,
+	cache_write_tokens  bigint      NOT NULL,
+	output_tokens       bigint      NOT NULL,
+	reasoning_tokens    bigint      NOT NULL,
+	cost_nanos          bigint      NOT NULL,
+	latency_sum_ns      bigint      NOT NULL,
+	latency_max_ns      bigint      NOT NULL,
+	latency_bins        bigint[]    NOT NULL,  -- pairs: bucket's lowest value in µs, count
+	ttft_sum_ns         bigint      NOT NULL,
+	ttft_max_ns         bigint      NOT NULL,
+	ttft_bins           bigint[]    NOT NULL,
+	PRIMARY KEY (minute, series_hash)
+);
+
+-- aimeter_merge_bins adds two histograms stored as pairs of (bucket's lowest
+-- value, count), and returns the pairs in increasing order of value.
+CREATE OR REPLACE FUNCTION aimeter_merge_bins(a bigint[], b bigint[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+	SELECT coalesce(array_agg(flat.v ORDER BY merged.micros, flat.part), '{}')
+	FROM (
+		SELECT pairs.micros, sum(pairs.n)::bigint AS n
+		FROM (
+			SELECT a[i] AS micros, a[i + 1] AS n FROM generate_series(1, coalesce(array_length(a, 1), 0), 2) AS i
+			UNION ALL
+			SELECT b[i], b[i + 1] FROM generate_series(1, coalesce(array_length(b, 1), 0), 2) AS i
+		) AS pairs
+		GROUP BY pairs.micros
+	) AS merged
+	CROSS JOIN LATERAL (VALUES (0, merged.micros), (1, merged.n)) AS flat(part, v)
+$fn$;
+
+-- aimeter_merge_counts adds two JSON objects of counts key by key.
+CREATE OR REPLACE FUNCTION aimeter_merge_counts(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+	SELECT coalesce(jsonb_object_agg(e.key, e.n), '{}')
+	FROM (
+		SELECT each.key, sum(each.value::bigint) AS n
+		FROM (SELECT * FROM jsonb_each_text(a) UNION ALL SELECT * FROM jsonb_each_text(b)) AS each
+		GROUP BY each.key
+	) AS e
+$fn$;
+
+-- NOTE: this branch has not been run against TimescaleDB; the tests run on
+-- plain PostgreSQL, where the extension is absent.
+DO $ts$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+		PERFORM create_hypertable('aimeter_records', 'time',
+			chunk_time_interval => INTERVAL '1 day', if_not_exists => TRUE, migrate_data => TRUE);
+		PERFORM create_hypertable('aimeter_rollups', 'minute',
+			chunk_time_interval => INTERVAL '7 days', if_not_exists => TRUE, migrate_data => TRUE);
+	END IF;
+END
+$ts$;
+`,
+}
+
+// createVersionsSQL creates the table that records the applied versions.
+const createVersionsSQL = `CREATE TABLE IF NOT EXISTS aimeter_schema_migrations (
+	version    integer     PRIMARY KEY,
+	applied_at timestamptz NOT NULL DEFAULT now()
+)`
+
+// migrationLockID is the key of the advisory lock that serializes
+// migrations run by several instances at once. It spells "aimeter" in
+// ASCII.
+const migrationLockID = 0x61696d65746572
+
+// Migrations returns the SQL of each schema version in order: element i
+// turns version i into version i+1. Apply them in order, in one
+// transaction each, and insert i+1 into aimeter_schema_migrations after
+// each, or run the script that MigrationSQL returns.
+func Migrations() []string {
+	return append([]string(nil), migrations...)
+}
+
+// MigrationSQL returns a script that applies every migration and records
+// its version, for psql or a migration tool. It may run again on a
+// database at any version. The tables are created in the first schema of
+// the search_path.
+func MigrationSQL() string {
+	var b strings.Builder
+	b.WriteString("-- Schema of github.com/aimeter/aimeter/usage/pgstore.\n")
+	b.WriteString(createVersionsSQL + ";\n")
+	for i, m := range migrations {
+		fmt.Fprintf(&b, "\n-- Version %d.\nBEGIN;\nSELECT pg_advisory_xact_lock(%d);\n", i+1, migrationLockID)
+		b.WriteString(strings.TrimSpace(m))
+		fmt.Fprintf(&b, "\nINSERT INTO aimeter_schema_migrations (version) VALUES (%d) ON CONFLICT DO NOTHING;\nCOMMIT;\n", i+1)
+	}
+	return b.String()
+}
+
+// migrate applies the migrations that the database lacks, under an
+// advisory lock that makes instances starting at once take turns. With
+// apply false it only checks that the schema is current.
+func migrate(ctx context.Context, conn *pgx.Conn, apply bool) error {
+	if !apply {
+		version, err := schemaVersion(ctx, conn)
+		if err != nil {
+			return err
+		}
+		return checkVersion(version, true)
+	}
+
+	if _, err := conn.Exec(ctx, createVersionsSQL); err != nil {
+		return fmt.Errorf("create aimeter_schema_migrations: %w", err)
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockID)); err != nil {
+			return fmt.Errorf("lock for migration: %w", err)
+		}
+		version, err := schemaVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(version, false); err != nil {
+			return err
+		}
+		for v := version; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO aimeter_schema_migrations (version) VALUES ($1)`, v+1); err != nil {
+				return fmt.Errorf("record version %d: %w", v+1, err)
+			}
+		}
+		return nil
+	})
+}
+
+// querier is a *pgx.Conn or a pgx.Tx.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// schemaVersion returns the highest applied version, or 0 when the
+// versions table does not exist.
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('aimeter_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var version int
+	if err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM aimeter_schema_migrations`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return version, nil
+}
+
+func checkVersion(version int, mustBeCurrent bool) error {
+	switch {
+	case version > len(migrations):
+		return fmt.Errorf("%w: the database has version %d, this package knows up to %d", ErrSchemaTooNew, version, len(migrations))
+	case mustBeCurrent && version < len(migrations):
+		return fmt.Errorf("%w: the database has version %d, this package needs %d; apply MigrationSQL or open without WithoutMigrations", ErrSchemaOutdated, version, len(migrations))
+	}
+	return nil
+}

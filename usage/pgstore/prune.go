@@ -1,0 +1,51 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// Prune deletes the records and rollups older than the retention before
+// the store's clock. Write runs it at most once every ten minutes in each
+// Store; call it to prune a database that this process only reads.
+// PostgreSQL's autovacuum returns the space to the tables.
+func (s *Store) Prune(ctx context.Context) error {
+	if err := s.acquire("prune"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	return s.prune(ctx)
+}
+
+// pruneIfDue prunes when the time set by the previous prune has come. A
+// failure is logged, not returned, because the batch that Write was called
+// for is already stored. s.mu must be held for reading.
+func (s *Store) pruneIfDue(ctx context.Context) {
+	now := s.now()
+	s.pruneMu.Lock()
+	if now.Before(s.nextPrune) {
+		s.pruneMu.Unlock()
+		return
+	}
+	s.nextPrune = now.Add(pruneInterval)
+	s.pruneMu.Unlock()
+
+	if err := s.prune(ctx); err != nil {
+		s.logger.WarnContext(ctx, "pgstore: prune failed, next try after the prune interval", "error", err)
+	}
+}
+
+// prune does the work of Prune. s.mu must be held for reading.
+//
+// TODO(timescaledb): on hypertables, drop_chunks would free whole chunks
+// at once, where DELETE leaves the space to autovacuum.
+func (s *Store) prune(ctx context.Context) error {
+	cutoff := s.cutoff()
+	if _, err := s.pool.Exec(ctx, `DELETE FROM aimeter_records WHERE time < $1`, cutoff); err != nil {
+		return fmt.Errorf("pgstore: prune records: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM aimeter_rollups WHERE minute < $1`, ceilSecond(cutoff)); err != nil {
+		return fmt.Errorf("pgstore: prune rollups: %w", err)
+	}
+	return nil
+}
