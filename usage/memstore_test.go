@@ -9,6 +9,7 @@ import (
 
 	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/usage"
+	openai "github.com/sashabaranov/go-openai"
 )
 
 var t0 = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
@@ -132,78 +133,89 @@ func TestMemoryStoreClose(t *testing.T) {
 	}
 }
 
-func TestTrackerConcurrentTotalsAreExact(t *testing.T) {
-	store := usage.NewMemoryStore()
-	tr := usage.NewTracker(store, usage.WithQueueSize(1<<20))
-	const goroutines, calls = 16, 2000
+// trackKnown runs goroutines × calls tracked calls whose response carries
+// 2006 prompt tokens (1920 cached) and 300 completion tokens of gpt-4o,
+// which cost 5,615,000 nano-dollars each.
+func trackKnown(tr *usage.Tracker, goroutines, calls int) {
+	resp := openai.ChatCompletionResponse{Model: "gpt-4o", Usage: openai.Usage{
+		PromptTokens: 2006, CompletionTokens: 300, TotalTokens: 2306,
+		PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 1920},
+	}}
+	call := usage.Call{Endpoint: "/chat", Provider: "openai", Model: "gpt-4o"}
+	fn := func(context.Context) (openai.ChatCompletionResponse, error) { return resp, nil }
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < calls; i++ {
-				tr.Record(usage.Record{
-					Time:       time.Now(),
-					Call:       usage.Call{Endpoint: "/chat", Provider: "openai", Model: "gpt-4o"},
-					Tokens:     usage.Tokens{Input: 2006, CachedInput: 1920, Output: 300},
-					UsageKnown: true,
-					Latency:    time.Millisecond,
-				})
+				_, _ = usage.TrackCall(context.Background(), tr, call, fn)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := tr.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+}
+
+func storeTotals(t *testing.T, store usage.Store) usage.Stats {
+	t.Helper()
 	all, err := store.Rollups(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sum(all)
+	return sum(all)
+}
+
+func TestTrackerConcurrentTotalsAreExact(t *testing.T) {
+	store := usage.NewMemoryStore()
+	tr := usage.NewTracker(store, usage.WithFullPolicy(usage.WaitWhenFull, time.Minute))
+	const goroutines, calls = 64, 10_000
+	trackKnown(tr, goroutines, calls)
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
 	const n = goroutines * calls
+	if st := tr.Stats(); st.Written != n || st.Dropped != 0 {
+		t.Fatalf("tracker stats = %+v, want %d written and none dropped", st, n)
+	}
+	s := storeTotals(t, store)
 	if s.Calls != n {
 		t.Errorf("calls = %d, want %d", s.Calls, n)
 	}
 	if want := int64(n) * 5_615_000; s.CostNanos != want {
 		t.Errorf("CostNanos = %d, want %d", s.CostNanos, want)
 	}
-	if want := int64(n) * 2006; s.Tokens.Input != want {
-		t.Errorf("input tokens = %d, want %d", s.Tokens.Input, want)
+	if want := (usage.Tokens{Input: n * 2006, CachedInput: n * 1920, Output: n * 300}); s.Tokens != want {
+		t.Errorf("Tokens = %+v, want %+v", s.Tokens, want)
 	}
 }
 
-// flakyStore fails every write until healthy is set.
+// flakyStore fails every other write until healthy is set, then accepts
+// every write.
 type flakyStore struct {
 	*usage.MemoryStore
 	mu      sync.Mutex
 	healthy bool
-	fails   int
+	writes  int
 }
 
 func (f *flakyStore) Write(ctx context.Context, r []usage.Record) error {
 	f.mu.Lock()
-	ok := f.healthy
-	if !ok {
-		f.fails++
-	}
+	f.writes++
+	fail := !f.healthy && f.writes%2 == 1
 	f.mu.Unlock()
-	if !ok {
+	if fail {
 		return errors.New("store unavailable")
 	}
 	return f.MemoryStore.Write(ctx, r)
 }
 
-func TestTrackerSurvivesStoreOutage(t *testing.T) {
-	store := &flakyStore{MemoryStore: usage.NewMemoryStore()}
-	const queue = 100
-	tr := usage.NewTracker(store, usage.WithQueueSize(queue), usage.WithBatchSize(10),
-		usage.WithRetryBackoff(func(int) time.Duration { return time.Millisecond }))
-
-	const sent = 500
-	for i := 0; i < sent; i++ {
-		tr.Record(rec(time.Now(), "gpt-4o", time.Millisecond, usage.Tokens{Input: 1}, 0))
-	}
+func TestTrackerCountsEveryLoss(t *testing.T) {
+	store := &flakyStore{MemoryStore: usage.NewMemoryStore(usage.WithRecentRecords(10))}
+	tr := usage.NewTracker(store, usage.WithQueueSize(1000), usage.WithBatchSize(64),
+		usage.WithRetryBackoff(func(int) time.Duration { return 0 }))
+	const goroutines, calls = 64, 2_000
+	trackKnown(tr, goroutines, calls)
 	store.mu.Lock()
 	store.healthy = true
 	store.mu.Unlock()
@@ -212,14 +224,43 @@ func TestTrackerSurvivesStoreOutage(t *testing.T) {
 	}
 
 	st := tr.Stats()
+	const sent = goroutines * calls
 	if st.Written+st.Dropped != sent {
 		t.Errorf("written %d + dropped %d = %d, want every one of %d records accounted for", st.Written, st.Dropped, st.Written+st.Dropped, sent)
 	}
-	if st.Written < queue {
-		t.Errorf("written = %d, want at least the queue bound %d", st.Written, queue)
+	s := storeTotals(t, store)
+	if s.Calls != st.Written {
+		t.Errorf("calls in store = %d, want the %d written", s.Calls, st.Written)
 	}
-	recent, _ := store.Recent(context.Background(), sent)
-	if int64(len(recent)) != st.Written {
-		t.Errorf("records in store = %d, want %d written", len(recent), st.Written)
+	if want := st.Written * 5_615_000; s.CostNanos != want {
+		t.Errorf("CostNanos = %d, want %d for the written records", s.CostNanos, want)
+	}
+}
+
+func TestTrackerKeepsQueueThroughOutage(t *testing.T) {
+	store := &flakyStore{MemoryStore: usage.NewMemoryStore()} // the first write fails
+	retried := make(chan struct{})
+	var once sync.Once
+	const queue = 100
+	tr := usage.NewTracker(store, usage.WithQueueSize(queue), usage.WithBatchSize(10),
+		usage.WithRetryBackoff(func(int) time.Duration {
+			once.Do(func() { close(retried) })
+			return 0
+		}))
+
+	// Fill the queue while the store fails: nothing within the bound is
+	// lost, and only what the full queue rejects is dropped.
+	for i := 0; i < queue; i++ {
+		tr.Record(rec(time.Now(), "gpt-4o", time.Millisecond, usage.Tokens{Input: 1}, 1))
+	}
+	<-retried
+	store.mu.Lock()
+	store.healthy = true
+	store.mu.Unlock()
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Stats(); st.Written != queue || st.Dropped != 0 {
+		t.Errorf("stats = %+v, want all %d written and none dropped", st, queue)
 	}
 }

@@ -60,6 +60,10 @@ type Call struct {
 	// Labels are extra dimensions kept on the record. The map is not
 	// copied, so it must not change after the call starts.
 	Labels map[string]string
+	// Price, when not nil, prices this call instead of the tracker's
+	// table: a negotiated rate, or a model the table lacks. Stores do not
+	// keep it.
+	Price *Price
 }
 
 // Record is what the store keeps about one finished call.

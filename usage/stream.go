@@ -35,6 +35,8 @@ type ChatStream struct {
 	start   time.Time
 	wall    time.Time
 
+	recorded chan struct{} // closed once the record is handed on
+
 	mu      sync.Mutex
 	done    bool
 	ttft    time.Duration
@@ -63,7 +65,7 @@ func TrackChatStream(ctx context.Context, t *Tracker, call Call, client ChatStre
 	if t != nil && len(t.observers) > 0 {
 		ctx = t.startCall(ctx, call)
 	}
-	s := &ChatStream{tracker: t, call: call, ctx: ctx, start: time.Now()}
+	s := &ChatStream{tracker: t, call: call, ctx: ctx, start: time.Now(), recorded: make(chan struct{})}
 	if t != nil {
 		s.wall = t.now()
 	}
@@ -136,12 +138,23 @@ func (s *ChatStream) TTFT() time.Duration {
 	return s.ttft
 }
 
+// Recorded returns a channel that is closed once the stream's record has
+// been handed to the tracker, however the stream ended. A cancel of the
+// stream's context records it from another goroutine; Recorded tells when
+// that has happened.
+func (s *ChatStream) Recorded() <-chan struct{} { return s.recorded }
+
 // end records the stream once. err is nil at EOF.
 func (s *ChatStream) end(err error) {
 	s.mu.Lock()
-	if s.done || s.tracker == nil {
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	if s.tracker == nil {
 		s.done = true
 		s.mu.Unlock()
+		close(s.recorded)
 		return
 	}
 	s.done = true
@@ -153,6 +166,7 @@ func (s *ChatStream) end(err error) {
 		s.stopCtx()
 	}
 	s.tracker.finishStream(s.ctx, s.call, s.wall, latency, err, ttft, chunks, usage, model)
+	close(s.recorded)
 }
 
 // finishStream builds the record of a finished stream and hands it on.

@@ -384,3 +384,68 @@ func TestTrackerCloseFlushesAndDropsLater(t *testing.T) {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 }
+
+func TestTrackCallPriceOverride(t *testing.T) {
+	client := fixedServer(t, 200, "application/json", chatBody("gpt-4o", `{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100}`))
+	tr, last := newTracker(t)
+	negotiated := usage.Price{Input: usage.PerMillion(1), Output: usage.PerMillion(4)}
+	call := usage.Call{Endpoint: "/chat", Provider: "openai", Model: "gpt-4o", Price: &negotiated}
+	_, err := usage.TrackCall(context.Background(), tr, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
+		return client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{Model: "gpt-4o", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "Hi"}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := last().CostNanos, int64(1000*1000+100*4000); got != want {
+		t.Errorf("CostNanos = %d, want %d from the call's own price", got, want)
+	}
+}
+
+func TestChatStreamContextCancelIsCanceled(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: %s\n\n", chunk("Hel", "null", "null"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	cfg := openai.DefaultConfig("sk-test")
+	cfg.BaseURL = srv.URL + "/v1"
+	client := openai.NewClientWithConfig(cfg)
+
+	tr, last := newTracker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req := openai.ChatCompletionRequest{Model: "gpt-4o-mini", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "Hi"}}}
+	s, err := usage.TrackChatStream(ctx, tr, usage.Call{Endpoint: "/stream"}, client, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the caller gives up while nobody reads
+	<-s.Recorded()
+	r := last()
+	if r.Error != errmon.Canceled {
+		t.Errorf("Error = %q, want %q", r.Error, errmon.Canceled)
+	}
+	if r.UsageKnown {
+		t.Errorf("UsageKnown = true, want unknown usage for a canceled stream")
+	}
+	if r.TTFT <= 0 || r.Latency < r.TTFT {
+		t.Errorf("TTFT = %v, Latency = %v; want the first token and the latency up to the cancel", r.TTFT, r.Latency)
+	}
+	// Reading after the cancel fails and records nothing more.
+	_, _ = s.Recv()
+	_ = s.Close()
+	if err := tr.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Stats().Written; got != 1 {
+		t.Errorf("records written = %d, want exactly 1", got)
+	}
+}

@@ -173,14 +173,20 @@ func (t *Tracker) Record(r Record) {
 	t.enqueue(r)
 }
 
-// price fills in the cost of r when its usage is known and its model has a
-// price.
+// price fills in the cost of r when its usage is known and its call or its
+// model has a price.
 func (t *Tracker) price(r *Record) {
-	if r.UsageKnown && !r.Priced {
-		if p, _, ok := t.prices.Lookup(r.Call.Model); ok {
-			r.CostNanos = p.Cost(r.Tokens)
-			r.Priced = true
-		}
+	if !r.UsageKnown || r.Priced {
+		return
+	}
+	if p := r.Call.Price; p != nil {
+		r.CostNanos = p.Cost(r.Tokens)
+		r.Priced = true
+		return
+	}
+	if p, _, ok := t.prices.Lookup(r.Call.Model); ok {
+		r.CostNanos = p.Cost(r.Tokens)
+		r.Priced = true
 	}
 }
 

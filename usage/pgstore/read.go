@@ -111,11 +111,11 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]usage.Record, error) {
 	var out []usage.Record
 	for rows.Next() {
 		var (
-			r                      usage.Record
-			labels                 []byte
-			latency, ttft, chunks  int64
-			category               string
-			status                 int32
+			r                     usage.Record
+			labels                []byte
+			latency, ttft, chunks int64
+			category              string
+			status                int32
 		)
 		err := rows.Scan(
 			&r.Time, &r.Call.Endpoint, &r.Call.Provider, &r.Call.Model, &r.Call.Operation, &r.Call.Key, &labels, &r.ResponseModel,

@@ -53,7 +53,8 @@ ON CONFLICT (minute, series_hash) DO UPDATE SET
 // in one transaction. A record with a zero time, a negative latency, token
 // count or cost, or a string that is not valid UTF-8 or contains a NUL
 // byte is rejected with an error wrapping usage.ErrInvalidRecord, and
-// nothing of the batch is stored.
+// nothing of the batch is stored. Records older than the retention are
+// accepted and dropped.
 func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	for i := range records {
 		if err := validateRecord(&records[i]); err != nil {
@@ -171,20 +172,21 @@ func aggregate(records []usage.Record) []rollupDelta {
 // rows that a prune is deleting. It returns records itself when it drops
 // none, and never changes the caller's slice.
 func withinRetention(records []usage.Record, cutoff time.Time) []usage.Record {
-	var kept []usage.Record
+	first := -1
 	for i := range records {
 		if records[i].Time.Before(cutoff) {
-			if kept == nil {
-				kept = append(make([]usage.Record, 0, len(records)), records[:i]...)
-			}
-			continue
-		}
-		if kept != nil {
-			kept = append(kept, records[i])
+			first = i
+			break
 		}
 	}
-	if kept == nil {
+	if first < 0 {
 		return records
+	}
+	kept := append(make([]usage.Record, 0, len(records)-1), records[:first]...)
+	for i := first + 1; i < len(records); i++ {
+		if !records[i].Time.Before(cutoff) {
+			kept = append(kept, records[i])
+		}
 	}
 	return kept
 }
