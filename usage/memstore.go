@@ -30,6 +30,12 @@ type MemoryStore struct {
 	next    int         // ring position of the next record
 	filled  bool        // the ring has wrapped
 	closed  bool
+
+	// lastKey and lastStats cache the bucket of the previous record:
+	// consecutive records mostly share one, and hashing five strings per
+	// record would dominate the cost of a write.
+	lastKey   bucketKey
+	lastStats *Stats
 }
 
 type bucketKey struct {
@@ -126,11 +132,16 @@ func (s *MemoryStore) add(r *Record) {
 		return
 	}
 	key := bucketKey{start: minute.Unix() / 60, series: SeriesOf(r)}
-	st, ok := s.buckets[key]
-	if !ok {
-		st = &Stats{}
-		s.buckets[key] = st
-		s.open = append(s.open, key)
+	st := s.lastStats
+	if st == nil || key != s.lastKey {
+		var ok bool
+		st, ok = s.buckets[key]
+		if !ok {
+			st = &Stats{}
+			s.buckets[key] = st
+			s.open = append(s.open, key)
+		}
+		s.lastKey, s.lastStats = key, st
 	}
 	st.Add(r)
 	s.push(r)
@@ -158,6 +169,7 @@ func (s *MemoryStore) expire() {
 		return
 	}
 	s.oldest = cut
+	s.lastStats = nil
 	limit := cut.Unix() / 60
 	for k := range s.buckets {
 		if k.start < limit {
@@ -236,6 +248,7 @@ func (s *MemoryStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.lastStats = nil
 	s.buckets = nil
 	s.recent = nil
 	s.open = nil

@@ -85,8 +85,9 @@ func WithClock(now func() time.Time) TrackerOption {
 // WithLogger sets the logger for store failures. The default discards.
 func WithLogger(l *slog.Logger) TrackerOption { return func(tr *Tracker) { tr.logger = l } }
 
-// WithQueueSize sets how many records may wait for the store. The default
-// is 65,536.
+// WithQueueSize sets how many records may wait for the store. Each queued
+// record takes about 250 bytes, and the queue is allocated up front. The
+// default is 16,384, about 4 MiB.
 func WithQueueSize(n int) TrackerOption {
 	return func(tr *Tracker) {
 		if n > 0 {
@@ -137,7 +138,7 @@ func NewTracker(store Store, opts ...TrackerOption) *Tracker {
 		o(t)
 	}
 	if t.queue == nil {
-		t.queue = make(chan Record, 65536)
+		t.queue = make(chan Record, 16384)
 	}
 	if t.prices == nil {
 		t.prices = DefaultTable()

@@ -141,9 +141,9 @@ func Migrations() []string {
 func MigrationSQL() string {
 	var b strings.Builder
 	b.WriteString("-- Schema of github.com/aimeter/aimeter/usage/pgstore.\n")
-	b.WriteString(createVersionsSQL + ";\n")
 	for i, m := range migrations {
 		fmt.Fprintf(&b, "\n-- Version %d.\nBEGIN;\nSELECT pg_advisory_xact_lock(%d);\n", i+1, migrationLockID)
+		b.WriteString(createVersionsSQL + ";\n")
 		b.WriteString(strings.TrimSpace(m))
 		fmt.Fprintf(&b, "\nINSERT INTO aimeter_schema_migrations (version) VALUES (%d) ON CONFLICT DO NOTHING;\nCOMMIT;\n", i+1)
 	}
@@ -162,12 +162,14 @@ func migrate(ctx context.Context, conn *pgx.Conn, apply bool) error {
 		return checkVersion(version, true)
 	}
 
-	if _, err := conn.Exec(ctx, createVersionsSQL); err != nil {
-		return fmt.Errorf("create aimeter_schema_migrations: %w", err)
-	}
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// CREATE TABLE IF NOT EXISTS fails when another session creates
+		// the same table at the same moment, so it waits for the lock too.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockID)); err != nil {
 			return fmt.Errorf("lock for migration: %w", err)
+		}
+		if _, err := tx.Exec(ctx, createVersionsSQL); err != nil {
+			return fmt.Errorf("create aimeter_schema_migrations: %w", err)
 		}
 		version, err := schemaVersion(ctx, tx)
 		if err != nil {

@@ -21,9 +21,11 @@ func openTemp(tb testing.TB, opts storetest.Options) usage.Store {
 }
 
 func TestConformance(t *testing.T) {
+	testDSN(t)
 	storetest.Run(t, openTemp)
 }
 
 func BenchmarkStore(b *testing.B) {
+	testDSN(b)
 	storetest.Benchmark(b, openTemp)
 }
