@@ -12,7 +12,10 @@ import (
 //
 // Its memory is bounded by the number of series times the minutes of
 // retention, whatever the number of calls: a minute's latency histograms
-// are compacted once the minute has passed. Rollups older than the
+// are compacted once the minute has passed. Callers often control model
+// names and keys, so the number of series is capped too (WithMaxSeries):
+// past the cap, a new series keeps its endpoint, provider and operation but
+// has its model and key replaced by OtherSeries. Rollups older than the
 // retention, measured back from the newest record, are dropped. The data
 // is lost when the process ends.
 //
@@ -20,15 +23,17 @@ import (
 type MemoryStore struct {
 	retention time.Duration
 	now       func() time.Time
+	maxSeries int
 
 	mu      sync.Mutex
 	buckets map[bucketKey]*Stats
-	open    []bucketKey // buckets whose histograms are still live
-	newest  time.Time   // start of the newest minute written
-	oldest  time.Time   // start of the oldest minute kept
-	recent  []Record    // ring of the newest records
-	next    int         // ring position of the next record
-	filled  bool        // the ring has wrapped
+	open    []bucketKey    // buckets whose histograms are still live
+	newest  time.Time      // start of the newest minute written
+	oldest  time.Time      // start of the oldest minute kept
+	series  map[Series]int // buckets kept per series
+	recent  []Record       // ring of the newest records
+	next    int            // ring position of the next record
+	filled  bool           // the ring has wrapped
 	closed  bool
 
 	// lastKey and lastStats cache the bucket of the previous record:
@@ -37,6 +42,10 @@ type MemoryStore struct {
 	lastKey   bucketKey
 	lastStats *Stats
 }
+
+// OtherSeries is the model and key of calls folded together once a store
+// holds its maximum number of series.
+const OtherSeries = "(other)"
 
 type bucketKey struct {
 	start  int64 // Unix minute
@@ -51,6 +60,16 @@ func WithRetention(d time.Duration) MemoryOption {
 	return func(s *MemoryStore) {
 		if d > 0 {
 			s.retention = d
+		}
+	}
+}
+
+// WithMaxSeries sets how many distinct series the store keeps at once.
+// The default is 10,000.
+func WithMaxSeries(n int) MemoryOption {
+	return func(s *MemoryStore) {
+		if n > 0 {
+			s.maxSeries = n
 		}
 	}
 }
@@ -73,7 +92,7 @@ func WithStoreClock(now func() time.Time) MemoryOption {
 
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
-	s := &MemoryStore{retention: 24 * time.Hour, now: time.Now, buckets: make(map[bucketKey]*Stats)}
+	s := &MemoryStore{retention: 24 * time.Hour, now: time.Now, maxSeries: 10_000, buckets: make(map[bucketKey]*Stats), series: make(map[Series]int)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -137,9 +156,13 @@ func (s *MemoryStore) add(r *Record) {
 		var ok bool
 		st, ok = s.buckets[key]
 		if !ok {
-			st = &Stats{}
-			s.buckets[key] = st
-			s.open = append(s.open, key)
+			key.series = s.admit(key.series)
+			if st, ok = s.buckets[key]; !ok {
+				st = &Stats{}
+				s.buckets[key] = st
+				s.series[key.series]++
+				s.open = append(s.open, key)
+			}
 		}
 		s.lastKey, s.lastStats = key, st
 	}
@@ -150,6 +173,20 @@ func (s *MemoryStore) add(r *Record) {
 		s.newest = minute
 		s.expire()
 	}
+}
+
+// admit returns the series a new bucket is filed under: sr itself while
+// the store holds fewer than its maximum of series, or sr with its model
+// and key folded into OtherSeries. s.mu must be held.
+func (s *MemoryStore) admit(sr Series) Series {
+	if _, ok := s.series[sr]; ok || len(s.series) < s.maxSeries {
+		return sr
+	}
+	sr.Model = OtherSeries
+	if sr.Key != "" {
+		sr.Key = OtherSeries
+	}
+	return sr
 }
 
 // push puts r in the recent ring. s.mu must be held.
@@ -174,6 +211,9 @@ func (s *MemoryStore) expire() {
 	for k := range s.buckets {
 		if k.start < limit {
 			delete(s.buckets, k)
+			if s.series[k.series]--; s.series[k.series] <= 0 {
+				delete(s.series, k.series)
+			}
 		}
 	}
 }
@@ -250,6 +290,7 @@ func (s *MemoryStore) Close() error {
 	s.closed = true
 	s.lastStats = nil
 	s.buckets = nil
+	s.series = nil
 	s.recent = nil
 	s.open = nil
 	return nil

@@ -264,3 +264,75 @@ func TestTrackerKeepsQueueThroughOutage(t *testing.T) {
 		t.Errorf("stats = %+v, want all %d written and none dropped", st, queue)
 	}
 }
+
+// slowStore blocks every write until release is closed.
+type slowStore struct {
+	*usage.MemoryStore
+	release chan struct{}
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (s *slowStore) Write(ctx context.Context, r []usage.Record) error {
+	s.once.Do(func() { close(s.entered) })
+	<-s.release
+	return s.MemoryStore.Write(ctx, r)
+}
+
+func TestTrackerCloseTimeoutCountsQueuedAsDropped(t *testing.T) {
+	store := &slowStore{MemoryStore: usage.NewMemoryStore(), release: make(chan struct{}), entered: make(chan struct{})}
+	tr := usage.NewTracker(store, usage.WithBatchSize(1))
+	for i := 0; i < 10; i++ {
+		tr.Record(rec(time.Now(), "gpt-4o", time.Millisecond, usage.Tokens{Input: 1}, 1))
+	}
+	<-store.entered // the writer is stuck in the first write
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := tr.Close(ctx); err == nil {
+		t.Fatal("Close with a done context = nil, want its error")
+	}
+	close(store.release)
+	if err := tr.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := tr.Stats()
+	if st.Written+st.Dropped != 10 || st.Dropped < 9 {
+		t.Errorf("stats = %+v, want the one batch in flight written or dropped and the 9 queued dropped", st)
+	}
+}
+
+func TestMemoryStoreCapsSeries(t *testing.T) {
+	store := usage.NewMemoryStore(usage.WithMaxSeries(3))
+	var records []usage.Record
+	for i := 0; i < 100; i++ {
+		r := rec(t0, "model-"+string(rune('a'+i%26))+time.Duration(i).String(), time.Millisecond, usage.Tokens{Input: 1}, 1)
+		r.Call.Key = "key"
+		records = append(records, r)
+	}
+	if err := store.Write(context.Background(), records); err != nil {
+		t.Fatal(err)
+	}
+	rollups, err := store.Rollups(context.Background(), t0, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rollups) != 4 {
+		t.Errorf("series kept = %d, want 3 and one folded series", len(rollups))
+	}
+	var folded int64
+	for _, r := range rollups {
+		if r.Series.Model == usage.OtherSeries {
+			folded = r.Stats.Calls
+			if r.Series.Key != usage.OtherSeries || r.Series.Endpoint != "/chat" {
+				t.Errorf("folded series = %+v, want endpoint kept and model and key folded", r.Series)
+			}
+		}
+	}
+	if folded != 97 {
+		t.Errorf("folded calls = %d, want 97", folded)
+	}
+	if s := sum(rollups); s.Calls != 100 || s.CostNanos != 100 {
+		t.Errorf("calls %d, cost %d; want every call counted once", s.Calls, s.CostNanos)
+	}
+}

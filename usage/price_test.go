@@ -64,6 +64,8 @@ func TestLookupOrder(t *testing.T) {
 	}{
 		{"gpt-4o-2024-08-06", "gpt-4o-2024-08-06", true},
 		{"gpt-4o-mini-2031-01-01", "gpt-4o-mini", true},
+		{"o1", "o1-2024-12-17", true},
+		{"claude-3-haiku", "", false}, // Anthropic dates have no dashes and no undated alias
 		{"prod-chat-eu", "gpt-4o-2024-08-06", true},
 		{"ft:gpt-4o-mini-2024-07-18:acme::abc123", "ft:gpt-4o-mini-2024-07-18", true},
 		{"ft:gpt-4o-2024-08-06:acme::abc123", "", false},

@@ -25,8 +25,10 @@ var ErrBadPriceData = errors.New("usage: bad price data")
 // Table maps model names to prices.
 //
 // Lookup resolves a name in this order: the exact name; the name without a
-// trailing -YYYY-MM-DD date; the alias rules; and, for a fine-tuned name
-// "ft:BASE:org:suffix:id", the entry "ft:BASE". A fine-tuned model with no
+// trailing -YYYY-MM-DD date; for an undated name the table lacks, its
+// newest dated snapshot, as providers point such names at their newest
+// snapshot ("o1" → "o1-2024-12-17"); the alias rules; and, for a
+// fine-tuned name "ft:BASE:org:suffix:id", the entry "ft:BASE". A fine-tuned model with no
 // "ft:BASE" entry is unpriced: fine-tuned models cost more than their base,
 // so pricing one as its base would understate the bill.
 //
@@ -42,6 +44,27 @@ type Table struct {
 type tableData struct {
 	prices  map[string]Price
 	aliases map[string]string
+	// latest maps an undated name the table lacks, such as "o1", to its
+	// newest dated snapshot, such as "o1-2024-12-17".
+	latest map[string]string
+}
+
+// indexSnapshots fills d.latest from the dated names of d.prices.
+func (d *tableData) indexSnapshots() {
+	d.latest = make(map[string]string)
+	for name := range d.prices {
+		base := dateSuffix.ReplaceAllString(name, "")
+		if base == name {
+			continue
+		}
+		if _, ok := d.prices[base]; ok {
+			continue
+		}
+		// Dates in YYYY-MM-DD form sort as strings.
+		if cur, ok := d.latest[base]; !ok || name > cur {
+			d.latest[base] = name
+		}
+	}
 }
 
 // NewTable returns an empty table.
@@ -51,7 +74,9 @@ func NewTable() *Table {
 
 func newTableFrom(prices map[string]Price, aliases map[string]string) *Table {
 	t := &Table{}
-	t.data.Store(&tableData{prices: prices, aliases: aliases})
+	d := &tableData{prices: prices, aliases: aliases}
+	d.indexSnapshots()
+	t.data.Store(d)
 	return t
 }
 
@@ -69,6 +94,7 @@ func (t *Table) update(change func(d *tableData)) {
 		d.aliases[k] = v
 	}
 	change(d)
+	d.indexSnapshots()
 	t.data.Store(d)
 }
 
@@ -146,6 +172,8 @@ func (t *Table) Lookup(model string) (Price, string, bool) {
 		if p, ok := d.prices[base]; ok {
 			return p, base, true
 		}
+	} else if dated, ok := d.latest[model]; ok {
+		return d.prices[dated], dated, true
 	}
 	if target, ok := d.aliases[model]; ok {
 		if p, ok := d.prices[target]; ok {

@@ -62,6 +62,7 @@ type Tracker struct {
 
 	closeOnce sync.Once
 	closed    atomic.Bool
+	abandoned atomic.Bool // Close gave up waiting: queued records are dropped, not written
 	written   atomic.Int64
 	dropped   atomic.Int64
 }
@@ -236,8 +237,10 @@ func (t *Tracker) Flush(ctx context.Context) error {
 
 // Close writes every queued record and stops the writer. Records given to
 // the tracker after Close are dropped and counted. When ctx ends first,
-// Close returns its error and the records still queued are counted as
-// dropped. It does not close the store. Calling Close again returns nil.
+// Close returns its error, and the writer stops writing: records still
+// queued are counted as dropped, though a batch the store is writing at
+// that moment may still land. It does not close the store. Calling Close
+// again returns nil.
 func (t *Tracker) Close(ctx context.Context) error {
 	var err error
 	t.closeOnce.Do(func() {
@@ -246,6 +249,7 @@ func (t *Tracker) Close(ctx context.Context) error {
 		select {
 		case <-t.done:
 		case <-ctx.Done():
+			t.abandoned.Store(true)
 			err = fmt.Errorf("close tracker: %w", ctx.Err())
 		}
 	})
@@ -295,9 +299,14 @@ func (t *Tracker) drain(batch []Record) {
 
 // write hands one batch to the store, retrying with backoff until the
 // store takes it. After quit, a batch the store keeps rejecting is given
-// up after a few attempts and counted as dropped.
+// up after a few attempts and counted as dropped; once Close has given up
+// waiting, every batch is counted as dropped without a write.
 func (t *Tracker) write(batch []Record) {
 	if len(batch) == 0 {
+		return
+	}
+	if t.abandoned.Load() {
+		t.dropped.Add(int64(len(batch)))
 		return
 	}
 	for attempt := 0; ; attempt++ {
@@ -320,7 +329,7 @@ func (t *Tracker) write(batch []Record) {
 			quitting = true
 		default:
 		}
-		if quitting && attempt >= 2 {
+		if t.abandoned.Load() || (quitting && attempt >= 2) {
 			t.dropped.Add(int64(len(batch)))
 			return
 		}
