@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,12 +39,20 @@ import (
 )
 
 // shutdownTimeout bounds how long in-flight requests may run after SIGINT
-// or SIGTERM.
-const shutdownTimeout = 15 * time.Second
+// or SIGTERM, and closeTimeout how long queued records then have to reach
+// the store.
+const (
+	shutdownTimeout = 15 * time.Second
+	closeTimeout    = 10 * time.Second
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	go func() {
+		// After the first signal, a second one stops the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "chatserver:", err)
 		os.Exit(1)
@@ -59,7 +68,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	addr := fs.String("addr", "localhost:3000", "address to listen on, host:port")
 	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory"`)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q; see -h", fs.Args())
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -75,12 +90,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer closeProvider()
 
-	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger})
+	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout covers the body too, so a client that stops sending
+	// cannot hold a connection, or shutdown, for long. There is no
+	// WriteTimeout: streamed replies may run for minutes.
+	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	logger.Info("chatserver listening", "url", "http://"+ln.Addr().String(), "provider", providerDesc, "store", *storeSpec)
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -95,17 +113,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	// Stop accepting, let in-flight calls finish, then write every record.
-	logger.Info("chatserver shutting down")
+	logger.Info("chatserver shutting down", "timeout", shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("shutdown did not finish in time", "error", err)
+		logger.Warn("in-flight requests did not finish in time", "error", err)
 	}
-	if err := a.Close(sctx); err != nil {
-		logger.Warn("tracker close did not finish in time", "error", err)
+	cctx, cancelClose := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancelClose()
+	if err := a.Close(cctx); err != nil {
+		logger.Warn("queued records were not all written in time", "error", err)
 	}
 	st := a.tracker.Stats()
-	logger.Info("chatserver stopped", "records_written", st.Written, "records_lost", st.Dropped)
+	logger.Info("chatserver stopped", "records_written", st.Written, "records_lost", st.Dropped+st.Pending)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -125,7 +145,11 @@ func openProvider(getenv func(string) string, logger *slog.Logger) (*openai.Clie
 		cfg := openai.DefaultConfig(key)
 		cfg.BaseURL = baseURL
 		cfg.HTTPClient = httpClient
-		return openai.NewClientWithConfig(cfg), "openai", "OpenAI-compatible server at " + baseURL, func() {}, nil
+		shown := baseURL
+		if u, err := url.Parse(baseURL); err == nil {
+			shown = u.Redacted() // never log a password in the URL
+		}
+		return openai.NewClientWithConfig(cfg), "openai", "OpenAI-compatible server at " + shown, func() {}, nil
 	case key != "":
 		cfg := openai.DefaultConfig(key)
 		cfg.HTTPClient = httpClient

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type config struct {
 	Logger *slog.Logger
 	// Clock stamps records and drives the limiters; nil means time.Now.
 	Clock func() time.Time
+	// Secrets are strings, such as the provider's API key, that must never
+	// appear in error events or logs.
+	Secrets []string
 }
 
 // app is the chat server: its limiters, tracker and routes.
@@ -60,8 +64,14 @@ func newApp(cfg config) *app {
 		client:   cfg.Client,
 		provider: cfg.Provider,
 		logger:   cfg.Logger,
-		monitor:  errmon.NewMonitor(errmon.Config{Clock: now, Logger: cfg.Logger}),
 	}
+	var redact []*regexp.Regexp
+	for _, secret := range cfg.Secrets {
+		if secret != "" {
+			redact = append(redact, regexp.MustCompile(regexp.QuoteMeta(secret)))
+		}
+	}
+	a.monitor = errmon.NewMonitor(errmon.Config{Clock: now, Logger: cfg.Logger, Redact: redact})
 	a.tracker = usage.NewTracker(cfg.Store, usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger))
 
 	clock := ratelimit.WithClock(now)
@@ -136,6 +146,10 @@ func parseChat(plain, streamed http.Handler) http.Handler {
 		if req.Model == "" {
 			req.Model = defaultModel
 		}
+		if !validModel(req.Model) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(`"model" must be at most %d letters, digits or ".:_/-"`, maxModelBytes))
+			return
+		}
 
 		ctx := context.WithValue(r.Context(), chatRequestKey{}, &req)
 		if req.Stream {
@@ -144,6 +158,29 @@ func parseChat(plain, streamed http.Handler) http.Handler {
 		}
 		plain.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// maxModelBytes bounds a model name. Each distinct name becomes a series
+// in the usage store, so names are kept short and plain.
+const maxModelBytes = 128
+
+// validModel reports whether name is a plausible model name: the names of
+// OpenAI, Azure deployments and fine-tuned models ("ft:gpt-4o-mini:org::id")
+// all pass.
+func validModel(name string) bool {
+	if len(name) > maxModelBytes {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == ':', c == '_', c == '/', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (req *chatRequest) validate() error {
@@ -189,7 +226,7 @@ func (a *app) chat(w http.ResponseWriter, r *http.Request) {
 		return a.client.CreateChatCompletion(ctx, req.openai())
 	})
 	if err != nil {
-		a.providerFailed(w, r, err)
+		a.providerFailed(w, err)
 		return
 	}
 	tokens, _ := usage.TokensFromOpenAI(&resp.Usage)
@@ -211,7 +248,7 @@ func (a *app) chatStream(w http.ResponseWriter, r *http.Request) {
 	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model}
 	stream, err := usage.TrackChatStream(r.Context(), a.tracker, call, a.client, req.openai())
 	if err != nil {
-		a.providerFailed(w, r, err)
+		a.providerFailed(w, err)
 		return
 	}
 	defer stream.Close()
@@ -227,8 +264,9 @@ func (a *app) chatStream(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
+			// The monitor has logged the failure; the client only learns
+			// its category.
 			category := errmon.Classify(err)
-			a.logger.Warn("provider stream failed", "category", category, "error", errmon.Redact(err.Error()))
 			payload, _ := json.Marshal(map[string]string{"error": "provider stream failed", "category": string(category)})
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", payload)
 			break
@@ -282,7 +320,7 @@ func (a *app) agent(w http.ResponseWriter, r *http.Request) {
 			return a.client.CreateChatCompletion(ctx, stepReq)
 		})
 		if err != nil {
-			a.providerFailed(w, r, err)
+			a.providerFailed(w, err)
 			return
 		}
 		content := firstContent(&resp)
@@ -297,7 +335,9 @@ func (a *app) agent(w http.ResponseWriter, r *http.Request) {
 // providerFailed answers a failed provider call with a JSON body naming the
 // error category: 504 when the provider timed out, 503 when the call was
 // canceled, and 502 for every other failure.
-func (a *app) providerFailed(w http.ResponseWriter, r *http.Request, err error) {
+//
+// The monitor has already logged the failure with its redacted message.
+func (a *app) providerFailed(w http.ResponseWriter, err error) {
 	category := errmon.Classify(err)
 	status := http.StatusBadGateway
 	switch category {
@@ -306,7 +346,6 @@ func (a *app) providerFailed(w http.ResponseWriter, r *http.Request, err error) 
 	case errmon.Canceled:
 		status = http.StatusServiceUnavailable
 	}
-	a.logger.Warn("provider call failed", "path", r.URL.Path, "category", category, "error", errmon.Redact(err.Error()))
 	writeJSON(w, status, map[string]string{"error": "provider call failed: " + string(category), "category": string(category)})
 }
 

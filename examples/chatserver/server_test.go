@@ -355,6 +355,8 @@ func TestBadInputIsRejected(t *testing.T) {
 		{"no messages", `{"model":"gpt-4o-mini"}`},
 		{"empty messages", `{"messages":[]}`},
 		{"body over 1 MiB", huge},
+		{"markup in the model name", `{"model":"<img src=x onerror=alert(1)>","messages":[{"role":"user","content":"Hi"}]}`},
+		{"model name too long", `{"model":"` + strings.Repeat("m", maxModelBytes+1) + `","messages":[{"role":"user","content":"Hi"}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,6 +430,22 @@ func TestRunServesSeedCheck(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out, nil); err != nil {
+		t.Errorf("run -h = %v, want nil", err)
+	}
+	if !strings.Contains(out.String(), "-addr") {
+		t.Errorf("-h output lacks -addr:\n%s", out.String())
+	}
+	if err := run(context.Background(), []string{"extra"}, func(string) string { return "" }, &out, nil); err == nil {
+		t.Errorf("run with a stray argument = nil, want an error")
+	}
+	if err := run(context.Background(), []string{"-store", "bogus"}, func(string) string { return "" }, &out, nil); err == nil {
+		t.Errorf("run -store bogus = nil, want an error")
 	}
 }
 
