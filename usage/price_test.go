@@ -162,3 +162,13 @@ func TestLoadNativeConvertsUnitsOnce(t *testing.T) {
 		t.Errorf("1K completion tokens cost %d nano-dollars, want %d", got, want)
 	}
 }
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	table := usage.DefaultTable()
+	for _, model := range []string{"gpt-4o-mini", "gpt-4o-mini-2031-01-01", "o1", "prod-chat-eu", "ft:gpt-4o:acme::x"} {
+		allocs := testing.AllocsPerRun(100, func() { table.Lookup(model) })
+		if allocs != 0 {
+			t.Errorf("Lookup(%q) allocates %.0f times, want 0", model, allocs)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -53,8 +52,8 @@ type tableData struct {
 func (d *tableData) indexSnapshots() {
 	d.latest = make(map[string]string)
 	for name := range d.prices {
-		base := dateSuffix.ReplaceAllString(name, "")
-		if base == name {
+		base, dated := trimDate(name)
+		if !dated {
 			continue
 		}
 		if _, ok := d.prices[base]; ok {
@@ -159,7 +158,27 @@ func (t *Table) Models() []string {
 	return names
 }
 
-var dateSuffix = regexp.MustCompile(`-\d{4}-\d{2}-\d{2}$`)
+// trimDate returns name without a trailing -YYYY-MM-DD date, and whether it
+// had one. It does not allocate: Lookup runs it for every model that has no
+// exact entry.
+func trimDate(name string) (string, bool) {
+	const n = len("-2006-01-02")
+	if len(name) <= n {
+		return name, false
+	}
+	tail := name[len(name)-n:]
+	for i := 0; i < n; i++ {
+		c := tail[i]
+		if i == 0 || i == 5 || i == 8 {
+			if c != '-' {
+				return name, false
+			}
+		} else if c < '0' || c > '9' {
+			return name, false
+		}
+	}
+	return name[:len(name)-n], true
+}
 
 // Lookup returns the price of model and the table entry that supplied it,
 // or false when the model is unpriced.
@@ -168,7 +187,7 @@ func (t *Table) Lookup(model string) (Price, string, bool) {
 	if p, ok := d.prices[model]; ok {
 		return p, model, true
 	}
-	if base := dateSuffix.ReplaceAllString(model, ""); base != model {
+	if base, dated := trimDate(model); dated {
 		if p, ok := d.prices[base]; ok {
 			return p, base, true
 		}
@@ -179,7 +198,7 @@ func (t *Table) Lookup(model string) (Price, string, bool) {
 		if p, ok := d.prices[target]; ok {
 			return p, target, true
 		}
-		if base := dateSuffix.ReplaceAllString(target, ""); base != target {
+		if base, dated := trimDate(target); dated {
 			if p, ok := d.prices[base]; ok {
 				return p, base, true
 			}
@@ -187,9 +206,8 @@ func (t *Table) Lookup(model string) (Price, string, bool) {
 	}
 	if strings.HasPrefix(model, "ft:") {
 		// ft:BASE:org:suffix:id → ft:BASE, never BASE alone.
-		rest := strings.TrimPrefix(model, "ft:")
-		if i := strings.IndexByte(rest, ':'); i > 0 {
-			name := "ft:" + rest[:i]
+		if i := strings.IndexByte(model[3:], ':'); i > 0 {
+			name := model[:3+i]
 			if p, ok := d.prices[name]; ok {
 				return p, name, true
 			}

@@ -48,6 +48,12 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 	if t == nil {
 		return fn(ctx)
 	}
+	if call.Operation == "" {
+		// Observers and records want the operation before the response
+		// arrives; the response type tells it for go-openai calls.
+		var zero T
+		call.Operation = usageOf(&zero).operation
+	}
 	if len(t.observers) > 0 {
 		ctx = t.startCall(ctx, call)
 	}
