@@ -51,6 +51,7 @@ type app struct {
 	monitor  *errmon.Monitor
 
 	apiLimit, agentLimit, streamLimit *ratelimit.Memory
+	key                               ratelimit.KeyFunc
 	handler                           http.Handler
 }
 
@@ -78,11 +79,12 @@ func newApp(cfg config) *app {
 	a.apiLimit = ratelimit.NewMemory(ratelimit.APIRule, clock)
 	a.agentLimit = ratelimit.NewMemory(ratelimit.AgentRule, clock)
 	a.streamLimit = ratelimit.NewMemory(ratelimit.StreamRule, clock)
-	byIP := ratelimit.KeyByIP()
+	byKey := clientKey(ratelimit.KeyByHeader(apiKeyHeader), ratelimit.KeyByIP())
+	a.key = byKey
 
-	chatLimited := ratelimit.Middleware(a.apiLimit, byIP)(http.HandlerFunc(a.chat))
-	streamLimited := ratelimit.Middleware(ratelimit.All(a.apiLimit, a.streamLimit), byIP)(http.HandlerFunc(a.chatStream))
-	agentLimited := ratelimit.Middleware(a.agentLimit, byIP)(http.HandlerFunc(a.agent))
+	chatLimited := ratelimit.Middleware(a.apiLimit, byKey)(http.HandlerFunc(a.chat))
+	streamLimited := ratelimit.Middleware(ratelimit.All(a.apiLimit, a.streamLimit), byKey)(http.HandlerFunc(a.chatStream))
+	agentLimited := ratelimit.Middleware(a.agentLimit, byKey)(http.HandlerFunc(a.agent))
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/ai/chat", postOnly(parseChat(chatLimited, streamLimited)))
@@ -104,6 +106,24 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 
 // Close writes every queued record.
 func (a *app) Close(ctx context.Context) error { return a.tracker.Close(ctx) }
+
+// apiKeyHeader carries the client's API key. Limits and usage are kept per
+// key when a request has one, and per client IP otherwise.
+const apiKeyHeader = "X-API-Key"
+
+// clientKey returns the key function of the limits: "key:" and a hash of
+// the API key header when the request has one, "ip:" and the client's
+// address otherwise. The raw API key is never stored.
+func clientKey(byHeader, byIP ratelimit.KeyFunc) ratelimit.KeyFunc {
+	return func(r *http.Request) (string, error) {
+		if r.Header.Get(apiKeyHeader) != "" {
+			k, err := byHeader(r)
+			return "key:" + k, err
+		}
+		ip, err := byIP(r)
+		return "ip:" + ip, err
+	}
+}
 
 // chatRequest is the body of the chat and agent routes.
 type chatRequest struct {
@@ -221,7 +241,7 @@ type chatReply struct {
 
 func (a *app) chat(w http.ResponseWriter, r *http.Request) {
 	req := requestOf(r)
-	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model}
+	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model, Key: a.callerKey(r)}
 	resp, err := usage.TrackCall(r.Context(), a.tracker, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
 		return a.client.CreateChatCompletion(ctx, req.openai())
 	})
@@ -245,7 +265,7 @@ func firstContent(resp *openai.ChatCompletionResponse) string {
 // an `event: error` with a JSON body when the provider fails mid-stream.
 func (a *app) chatStream(w http.ResponseWriter, r *http.Request) {
 	req := requestOf(r)
-	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model}
+	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model, Key: a.callerKey(r)}
 	stream, err := usage.TrackChatStream(r.Context(), a.tracker, call, a.client, req.openai())
 	if err != nil {
 		a.providerFailed(w, err)
@@ -311,10 +331,11 @@ var agentSteps = []struct{ name, instruction string }{
 func (a *app) agent(w http.ResponseWriter, r *http.Request) {
 	req := requestOf(r)
 	reply := agentReply{Model: req.Model}
+	key := a.callerKey(r)
 	history := req.openai().Messages
 	for _, step := range agentSteps {
 		history = append(history, openai.ChatCompletionMessage{Role: "system", Content: step.instruction})
-		call := usage.Call{Endpoint: "/api/ai/agent", Provider: a.provider, Model: req.Model, Labels: map[string]string{"step": step.name}}
+		call := usage.Call{Endpoint: "/api/ai/agent", Provider: a.provider, Model: req.Model, Key: key, Labels: map[string]string{"step": step.name}}
 		stepReq := openai.ChatCompletionRequest{Model: req.Model, Messages: history}
 		resp, err := usage.TrackCall(r.Context(), a.tracker, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
 			return a.client.CreateChatCompletion(ctx, stepReq)
@@ -330,6 +351,16 @@ func (a *app) agent(w http.ResponseWriter, r *http.Request) {
 		reply.Answer = content
 	}
 	writeJSON(w, http.StatusOK, reply)
+}
+
+// callerKey returns the key usage is kept under: the same key the limits
+// use, which holds no secret.
+func (a *app) callerKey(r *http.Request) string {
+	k, err := a.key(r)
+	if err != nil {
+		return ""
+	}
+	return k
 }
 
 // providerFailed answers a failed provider call with a JSON body naming the

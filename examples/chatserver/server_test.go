@@ -23,9 +23,10 @@ import (
 // testServer runs the chat server on a loopback listener in front of a
 // simulated provider that answers at once.
 type testServer struct {
-	url string
-	sim *simprovider.Server
-	app *app
+	url   string
+	sim   *simprovider.Server
+	app   *app
+	store usage.Store
 }
 
 func startServer(t *testing.T, simCfg simprovider.Config) *testServer {
@@ -42,10 +43,11 @@ func startServer(t *testing.T, simCfg simprovider.Config) *testServer {
 	cfg := openai.DefaultConfig("sk-test")
 	cfg.BaseURL = sim.URL()
 	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	store := usage.NewMemoryStore()
 	a := newApp(config{
 		Client:   openai.NewClientWithConfig(cfg),
 		Provider: "simulated",
-		Store:    usage.NewMemoryStore(),
+		Store:    store,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	srv := httptest.NewServer(a)
@@ -53,7 +55,7 @@ func startServer(t *testing.T, simCfg simprovider.Config) *testServer {
 		srv.Close()
 		_ = a.Close(context.Background())
 	})
-	return &testServer{url: srv.URL, sim: sim, app: a}
+	return &testServer{url: srv.URL, sim: sim, app: a, store: store}
 }
 
 const hiBody = `{"messages":[{"role":"user","content":"Hi"}]}`
@@ -231,6 +233,58 @@ func TestChatBurstIsLimitedAndMetered(t *testing.T) {
 	}
 	if got := s.rejected(""); got != limited {
 		t.Errorf("rate_limits rejections = %d, want %d (the 429 responses)", got, limited)
+	}
+}
+
+func TestLimitsArePerAPIKey(t *testing.T) {
+	ts := startServer(t, simprovider.Config{})
+	send := func(key string) int {
+		req, err := http.NewRequest(http.MethodPost, ts.url+"/api/ai/agent", strings.NewReader(hiBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != "" {
+			req.Header.Set(apiKeyHeader, key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 20; i++ {
+		if got := send("key-a"); got != http.StatusOK {
+			t.Fatalf("request %d with key-a: status %d, want 200", i, got)
+		}
+	}
+	if got := send("key-a"); got != http.StatusTooManyRequests {
+		t.Errorf("21st request with key-a: status %d, want 429", got)
+	}
+	if got := send("key-b"); got != http.StatusOK {
+		t.Errorf("first request with key-b: status %d, want 200 (its own limit)", got)
+	}
+	if got := send(""); got != http.StatusOK {
+		t.Errorf("first request without a key: status %d, want 200 (limited by IP)", got)
+	}
+
+	if err := ts.app.tracker.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recent, err := ts.store.Recent(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, r := range recent {
+		keys[r.Call.Key] = true
+		if strings.Contains(r.Call.Key, "key-a") || strings.Contains(r.Call.Key, "key-b") {
+			t.Errorf("record key %q holds the raw API key", r.Call.Key)
+		}
+	}
+	if len(keys) != 3 {
+		t.Errorf("distinct record keys = %v, want 3 (two API keys and one IP)", keys)
 	}
 }
 
