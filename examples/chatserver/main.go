@@ -31,6 +31,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet("chatserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:3000", "address to listen on, host:port")
-	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory"`)
+	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory", "sqlite:PATH" or "postgres:DSN"`)
+	providerTimeout := fs.Duration("provider-timeout", 2*time.Minute, "timeout of one provider call")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -84,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer store.Close()
 
-	client, providerName, providerDesc, closeProvider, err := openProvider(getenv, logger)
+	client, providerName, providerDesc, closeProvider, err := openProvider(getenv, logger, *providerTimeout)
 	if err != nil {
 		return err
 	}
@@ -137,9 +140,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // simulated provider. It returns the client, the provider name for
 // records, a description for the start-up log, and a function that stops
 // what it started.
-func openProvider(getenv func(string) string, logger *slog.Logger) (*openai.Client, string, string, func(), error) {
+func openProvider(getenv func(string) string, logger *slog.Logger, timeout time.Duration) (*openai.Client, string, string, func(), error) {
 	baseURL, key := getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")
-	httpClient := &http.Client{Timeout: 2 * time.Minute}
+	httpClient := &http.Client{Timeout: timeout}
 	switch {
 	case baseURL != "":
 		cfg := openai.DefaultConfig(key)
@@ -156,7 +159,12 @@ func openProvider(getenv func(string) string, logger *slog.Logger) (*openai.Clie
 		return openai.NewClientWithConfig(cfg), "openai", "OpenAI", func() {}, nil
 	}
 
-	sim, err := simprovider.Start(simprovider.Config{Logger: logger})
+	simCfg, err := simConfig(getenv)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	simCfg.Logger = logger
+	sim, err := simprovider.Start(simCfg)
 	if err != nil {
 		return nil, "", "", nil, fmt.Errorf("start simulated provider: %w", err)
 	}
@@ -164,4 +172,68 @@ func openProvider(getenv func(string) string, logger *slog.Logger) (*openai.Clie
 	cfg.BaseURL = sim.URL()
 	cfg.HTTPClient = httpClient
 	return openai.NewClientWithConfig(cfg), "simulated", "simulated OpenAI-compatible provider at " + sim.URL(), func() { _ = sim.Close() }, nil
+}
+
+// simConfig reads the simulated provider's settings from the environment:
+//
+//	AIMETER_SIM_FAULTS   shares of injected faults, such as
+//	                     "rate_limit=0.1,server_error=0.05,slow=0.05";
+//	                     kinds: rate_limit, insufficient_quota,
+//	                     server_error, slow, disconnect
+//	AIMETER_SIM_LATENCY  time to first token: "0" for none, a fixed
+//	                     duration such as "50ms", or "median,p99" such as
+//	                     "150ms,1s"
+//	AIMETER_SIM_SLOW     how long a slow fault waits, such as "30s"
+func simConfig(getenv func(string) string) (simprovider.Config, error) {
+	var cfg simprovider.Config
+	if spec := getenv("AIMETER_SIM_FAULTS"); spec != "" {
+		for _, part := range strings.Split(spec, ",") {
+			name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
+			share, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return cfg, fmt.Errorf("AIMETER_SIM_FAULTS: %q is not kind=share", part)
+			}
+			switch simprovider.Fault(name) {
+			case simprovider.FaultRateLimit:
+				cfg.Faults.RateLimit = share
+			case simprovider.FaultQuota:
+				cfg.Faults.Quota = share
+			case simprovider.FaultServerError:
+				cfg.Faults.ServerError = share
+			case simprovider.FaultSlow:
+				cfg.Faults.Slow = share
+			case simprovider.FaultDisconnect:
+				cfg.Faults.Disconnect = share
+			default:
+				return cfg, fmt.Errorf("AIMETER_SIM_FAULTS: unknown fault %q; want rate_limit, insufficient_quota, server_error, slow or disconnect", name)
+			}
+		}
+	}
+	if spec := getenv("AIMETER_SIM_LATENCY"); spec != "" {
+		median, p99, both := strings.Cut(spec, ",")
+		m, err := time.ParseDuration(median)
+		if spec == "0" {
+			m, err = 0, nil
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("AIMETER_SIM_LATENCY: %q is not a duration", median)
+		}
+		if both {
+			p, err := time.ParseDuration(p99)
+			if err != nil || p < m {
+				return cfg, fmt.Errorf("AIMETER_SIM_LATENCY: %q is not a p99 at least the median", p99)
+			}
+			cfg.Latency = simprovider.LogNormal(m, p)
+		} else {
+			cfg.Latency = simprovider.Fixed(m)
+		}
+	}
+	if spec := getenv("AIMETER_SIM_SLOW"); spec != "" {
+		d, err := time.ParseDuration(spec)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("AIMETER_SIM_SLOW: %q is not a positive duration", spec)
+		}
+		cfg.SlowDelay = d
+	}
+	return cfg, nil
 }
