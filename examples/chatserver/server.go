@@ -40,6 +40,17 @@ type config struct {
 	// Secrets are strings, such as the provider's API key, that must never
 	// appear in error events or logs.
 	Secrets []string
+	// APIRule, AgentRule and StreamRule replace the presets of the same
+	// names when set; benchmarks use them to lift the limits.
+	APIRule, AgentRule, StreamRule ratelimit.Rule
+}
+
+// orPreset returns r, or preset when r is the zero Rule.
+func orPreset(r, preset ratelimit.Rule) ratelimit.Rule {
+	if r == (ratelimit.Rule{}) {
+		return preset
+	}
+	return r
 }
 
 // app is the chat server: its limiters, tracker and routes.
@@ -76,9 +87,9 @@ func newApp(cfg config) *app {
 	a.tracker = usage.NewTracker(cfg.Store, usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger))
 
 	clock := ratelimit.WithClock(now)
-	a.apiLimit = ratelimit.NewMemory(ratelimit.APIRule, clock)
-	a.agentLimit = ratelimit.NewMemory(ratelimit.AgentRule, clock)
-	a.streamLimit = ratelimit.NewMemory(ratelimit.StreamRule, clock)
+	a.apiLimit = ratelimit.NewMemory(orPreset(cfg.APIRule, ratelimit.APIRule), clock)
+	a.agentLimit = ratelimit.NewMemory(orPreset(cfg.AgentRule, ratelimit.AgentRule), clock)
+	a.streamLimit = ratelimit.NewMemory(orPreset(cfg.StreamRule, ratelimit.StreamRule), clock)
 	byKey := clientKey(ratelimit.KeyByHeader(apiKeyHeader), ratelimit.KeyByIP())
 	a.key = byKey
 
