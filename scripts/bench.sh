@@ -12,28 +12,28 @@ cd "$(dirname "$0")/.."
 count=${COUNT:-5}
 only=${1:-all}
 
-run() { # FAMILY DIR PATTERN [extra go test flags...]
-	local family=$1 dir=$2 pattern=$3
-	shift 3
+run() { # FAMILY DIR PACKAGES PATTERN [extra go test flags...]
+	local family=$1 dir=$2 pkgs=$3 pattern=$4
+	shift 4
 	if [ "$only" != all ] && [ "$only" != "$family" ]; then
 		return 0
 	fi
-	echo "## $family ($dir, -bench '$pattern')"
-	(cd "$dir" && go test -run '^$' -bench "$pattern" -benchmem -count "$count" "$@" ./... | grep -E '^(Benchmark|ok|FAIL|---)' || true)
+	echo "## $family ($dir $pkgs, -bench '$pattern')"
+	(cd "$dir" && go test -run '^$' -bench "$pattern" -benchmem -count "$count" "$@" "$pkgs" | grep -E '^(Benchmark|ok|FAIL|---)' || true)
 	echo
 }
 
-run limiter   bench                'Limiter'
-run track     bench                'TrackCall'
-run exporters analytics/promexport 'TrackCall'
-run exporters analytics/otelexport 'TrackCall'
-run errmon    .                    'Record' -run '^$' ./errmon
-run overhead  examples             'ChatRouteOverhead' -benchtime 3s
+run limiter   bench                ./...          'Limiter'
+run track     bench                ./...          'TrackCall'
+run exporters analytics/promexport ./...          'TrackCall'
+run exporters analytics/otelexport ./...          'TrackCall'
+run errmon    .                    ./errmon       'Record'
+run overhead  examples             ./chatserver   'ChatRouteOverhead' -benchtime 3s
 if [ -d ratelimit/redislimit ]; then
-	run redis ratelimit/redislimit 'Decision|Allow'
+	run redis ratelimit/redislimit ./...          '.'
 fi
-run stores    usage/sqlitestore    'Insert|Write|Snapshot|Rollups'
+run stores    usage/sqlitestore    ./...          '.'
 if [ -n "${AIMETER_TEST_POSTGRES_DSN:-}" ]; then
-	run stores usage/pgstore       'Insert|Write|Snapshot|Rollups'
+	run stores usage/pgstore       ./...          '.'
 fi
-run snapshot  analytics            'Build' -run '^$' ./analytics
+run snapshot  .                    ./analytics    'Build'
