@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aimeter/aimeter/errmon"
 )
@@ -97,5 +98,105 @@ func BenchmarkRedact(b *testing.B) {
 				errmon.Redact(message)
 			}
 		})
+	}
+}
+
+// benchRules are alert rules of the kinds a service sets, each of which
+// counts the calls of benchInfo.
+var benchRules = []errmon.AlertRule{
+	{Name: "errors", Window: 5 * time.Minute, ErrorRate: 0.05, MinCalls: 20},
+	{Name: "chat errors", Filter: errmon.CallInfo{Endpoint: benchInfo.Endpoint}, Window: time.Minute, ErrorRate: 0.1, Hold: time.Minute},
+	{Name: "auth", Window: 15 * time.Minute, Category: errmon.Auth},
+}
+
+// benchSeries returns n CallInfos that differ in their model.
+func benchSeries(n int) []errmon.CallInfo {
+	infos := make([]errmon.CallInfo, n)
+	for i := range infos {
+		infos[i] = benchInfo
+		infos[i].Model = "model-" + strconv.Itoa(i)
+	}
+	return infos
+}
+
+// BenchmarkRecordSuccess counts successes of one series from one
+// goroutine, without and with alert rules, with the real clock or with a
+// clock that returns a fixed time, which leaves out the cost of time.Now.
+func BenchmarkRecordSuccess(b *testing.B) {
+	fixed := time.Now()
+	for _, bc := range []struct {
+		name  string
+		rules []errmon.AlertRule
+		clock func() time.Time
+	}{
+		{"no rules", nil, time.Now},
+		{"3 rules", benchRules, time.Now},
+		{"no rules fixed clock", nil, func() time.Time { return fixed }},
+		{"3 rules fixed clock", benchRules, func() time.Time { return fixed }},
+	} {
+		bc := bc
+		b.Run(bc.name, func(b *testing.B) {
+			m := errmon.NewMonitor(errmon.Config{Clock: bc.clock, Rules: bc.rules, OnAlert: []func(errmon.Alert){func(errmon.Alert) {}}})
+			m.RecordSuccess(benchInfo)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m.RecordSuccess(benchInfo)
+			}
+		})
+	}
+}
+
+// BenchmarkRecordSuccessParallel counts successes from all Ps at once, into
+// one hot series or spread over 64, with three alert rules.
+func BenchmarkRecordSuccessParallel(b *testing.B) {
+	for _, n := range []int{1, 64} {
+		infos := benchSeries(n)
+		b.Run("series="+strconv.Itoa(n), func(b *testing.B) {
+			m := errmon.NewMonitor(errmon.Config{Rules: benchRules})
+			for _, info := range infos {
+				m.RecordSuccess(info)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					m.RecordSuccess(infos[i%len(infos)])
+					i++
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkRecordWithRules is BenchmarkRecord at depth 10 with three alert
+// rules, which Record evaluates for every failure.
+func BenchmarkRecordWithRules(b *testing.B) {
+	m := errmon.NewMonitor(errmon.Config{Rules: benchRules})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		recordNested(m, benchError, 10)
+	}
+}
+
+// BenchmarkRates reads the 1-hour rates of the default maximum of series,
+// each with a call in every bucket of the hour.
+func BenchmarkRates(b *testing.B) {
+	start := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	now := start
+	m := errmon.NewMonitor(errmon.Config{Clock: func() time.Time { return now }})
+	infos := benchSeries(errmon.DefaultMaxSeries)
+	for ; now.Sub(start) < time.Hour; now = now.Add(errmon.RateBucket) {
+		for _, info := range infos {
+			m.RecordSuccess(info)
+		}
+	}
+	m.Record(benchError, infos[0])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Rates(time.Hour)
 	}
 }

@@ -1,6 +1,7 @@
 // Package errmon classifies the errors of calls to AI providers, records
-// them as events with redacted messages and stack traces, and groups events
-// of the same failure.
+// them as events with redacted messages and stack traces, groups events of
+// the same failure, counts error rates over sliding windows and sends
+// alerts when they pass a threshold.
 //
 // # Classification
 //
@@ -54,11 +55,53 @@
 // stack taken during a panic starts at the function that panicked, not at
 // the deferred call that recovered.
 //
+// # Error rates
+//
+// A Monitor counts every call: [Monitor.RecordSuccess] a success and
+// [Monitor.Record] a failure. A canceled call counts as a call but not as
+// an error. Calls are counted per series, the calls with the same
+// [CallInfo], in buckets of [RateBucket] (10 seconds) that cover the last
+// [MaxRateWindow] (1 hour). [Monitor.Rate] sums the series that match a
+// filter, such as one endpoint, provider or model, over any window up to
+// an hour, and [Monitor.Rates] lists the series. A window is a whole number
+// of buckets, the current one included, so its start is exact to one
+// bucket: a 1-minute window reaches back between 50 and 60 seconds.
+//
+// RecordSuccess is on the path of every provider call, so it allocates
+// nothing and takes a map lookup and a few atomic additions. Memory stays
+// bounded: a series is a fixed ring of buckets, at most
+// [Config].MaxSeries series are kept apart (the calls of further series
+// are counted in one series named [OtherSeries]), and a series without
+// calls for an hour is dropped.
+//
+// # Alerts
+//
+// An [AlertRule] in [Config].Rules is either an error-rate rule ("more than
+// 5% of the calls to /api/ai/chat failed over 5 minutes, out of at least 20
+// calls") or a category rule ("at least one auth error over 15 minutes").
+// A rule sends one [Firing] [Alert] when its condition starts to be met and
+// one [Resolved] Alert when it stops. Each waits until the condition has
+// been met, or not met, for the rule's Hold, so a rate that wavers around
+// the threshold does not flap.
+//
+// Rules are evaluated as calls are recorded, with no goroutine of their
+// own: Record evaluates the rules that count its call, and the first call
+// of each bucket evaluates every rule, so a change that only successes
+// cause shows up within a bucket. Without calls nothing is evaluated, so a
+// rule whose window has emptied resolves at the next call, or at the next
+// [Monitor.Evaluate] for a caller that runs one from a ticker.
+//
+// Alerts go to the [Config].OnAlert callbacks on a goroutine of the
+// Monitor, through a bounded queue, so recording never waits for a
+// callback. [LogAlerts] logs alerts, and a [Webhook] posts them as JSON
+// from its own bounded queue, with a timeout and retries.
+//
 // # Concurrency
 //
-// The functions of this package and the methods of a Monitor are safe for
-// concurrent use by multiple goroutines. [Monitor.Record] calls
-// [Config].Clock and the [Config].Logger's handler from the calling
-// goroutine, so those must be safe for concurrent use as well, as time.Now
-// and the log/slog handlers are.
+// The functions of this package and the methods of a Monitor and a Webhook
+// are safe for concurrent use by multiple goroutines. [Monitor.Record] and
+// [Monitor.RecordSuccess] call [Config].Clock and the [Config].Logger's
+// handler from the calling goroutine, so those must be safe for concurrent
+// use as well, as time.Now and the log/slog handlers are. The OnAlert
+// callbacks run on one goroutine, one alert at a time.
 package errmon

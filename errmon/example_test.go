@@ -109,3 +109,43 @@ func ExampleNewPanicError() {
 	// panic
 	// panic: assignment to entry in nil map
 }
+
+func ExampleAlertRule() {
+	now := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	m := errmon.NewMonitor(errmon.Config{
+		Clock: func() time.Time { return now },
+		Rules: []errmon.AlertRule{{
+			Name:      "chat errors",
+			Filter:    errmon.CallInfo{Endpoint: "/api/ai/chat"},
+			Window:    5 * time.Minute,
+			ErrorRate: 0.05,
+			MinCalls:  20,
+		}},
+		OnAlert: []func(errmon.Alert){func(a errmon.Alert) {
+			fmt.Printf("%s %q at %s: %d of %d calls failed\n",
+				a.State, a.Rule, a.At.Format("15:04:05"), a.Errors, a.Calls)
+		}},
+	})
+	chat := errmon.CallInfo{Endpoint: "/api/ai/chat", Provider: "openai", Model: "gpt-4o-mini"}
+	serverError := &openai.APIError{HTTPStatusCode: 500, Message: "The server had an error."}
+
+	// 18 successes and 2 failures: 10% of 20 calls, above 5%.
+	for i := 0; i < 18; i++ {
+		m.RecordSuccess(chat)
+	}
+	m.Record(serverError, chat)
+	m.Record(serverError, chat)
+	_ = m.FlushAlerts(context.Background()) // wait for the callback
+
+	r := m.Rate(time.Minute, errmon.CallInfo{Endpoint: "/api/ai/chat"})
+	fmt.Printf("last minute: %d calls, %d errors, %.0f%%\n", r.Calls, r.Errors, 100*r.ErrorRate)
+
+	// No calls for five minutes: a periodic Evaluate resolves the alert.
+	now = now.Add(5 * time.Minute)
+	m.Evaluate()
+	_ = m.FlushAlerts(context.Background())
+	// Output:
+	// firing "chat errors" at 19:00:00: 2 of 20 calls failed
+	// last minute: 20 calls, 2 errors, 10%
+	// resolved "chat errors" at 19:05:00: 0 of 0 calls failed
+}

@@ -1,5 +1,7 @@
 package errmon
 
+import "time"
+
 // SetFingerprintInputHook makes m pass the bytes it hashes into each
 // fingerprint to hook, so that tests can check them for secrets. Call it
 // before m records anything.
@@ -27,3 +29,15 @@ var KeepFrame = keepFrame
 
 // ModulePath exposes modulePath to tests.
 const ModulePath = modulePath
+
+// SeriesCount returns the number of series that m counts apart, without
+// the series of calls beyond Config.MaxSeries.
+func SeriesCount(m *Monitor) int {
+	return len(*m.series.Load())
+}
+
+// SetWebhookSleep makes w call sleep in place of time.Sleep before each
+// retry. Call it before w sends anything.
+func SetWebhookSleep(w *Webhook, sleep func(time.Duration)) {
+	w.sleep = sleep
+}
