@@ -109,7 +109,7 @@ var _ Store = (*MemoryStore)(nil)
 // ErrInvalidRecord and nothing of the batch is stored.
 func (s *MemoryStore) Write(_ context.Context, records []Record) error {
 	for i := range records {
-		if err := validateRecord(&records[i]); err != nil {
+		if err := ValidateRecord(&records[i]); err != nil {
 			return err
 		}
 	}
@@ -119,15 +119,19 @@ func (s *MemoryStore) Write(_ context.Context, records []Record) error {
 	if s.closed {
 		return ErrClosed
 	}
+	now := s.now()
+	current := now.Unix() / 60
 	for i := range records {
-		s.add(&records[i])
+		s.add(&records[i], current)
 	}
-	s.compact(s.now())
+	s.compact(now)
 	return nil
 }
 
-// validateRecord reports why a store cannot keep r.
-func validateRecord(r *Record) error {
+// ValidateRecord returns an error wrapping ErrInvalidRecord when no store
+// should keep r: a zero time, a negative latency, token count or cost.
+// Stores call it on every record of a batch before writing any of them.
+func ValidateRecord(r *Record) error {
 	switch {
 	case r.Time.IsZero():
 		return fmt.Errorf("%w: zero time", ErrInvalidRecord)
@@ -141,8 +145,9 @@ func validateRecord(r *Record) error {
 	return nil
 }
 
-// add folds one record in. s.mu must be held.
-func (s *MemoryStore) add(r *Record) {
+// add folds one record in; current is the Unix minute of the store's clock.
+// s.mu must be held.
+func (s *MemoryStore) add(r *Record, current int64) {
 	minute := r.Time.Truncate(time.Minute)
 	if !s.oldest.IsZero() && minute.Before(s.oldest) {
 		// Older than anything kept: it still shows among recent records
@@ -167,6 +172,12 @@ func (s *MemoryStore) add(r *Record) {
 		s.lastKey, s.lastStats = key, st
 	}
 	st.Add(r)
+	if key.start < current {
+		// A late record for a minute already compacted: compact it again
+		// so the bucket does not keep a live histogram for good.
+		st.Latency.Compact()
+		st.TTFT.Compact()
+	}
 	s.push(r)
 
 	if minute.After(s.newest) {
@@ -246,24 +257,27 @@ func (s *MemoryStore) Rollups(_ context.Context, since, until time.Time) ([]Roll
 	}
 	s.compact(s.now())
 
-	lo, hi := since.Unix(), until.Unix()
 	out := make([]Rollup, 0, len(s.buckets))
 	for k, st := range s.buckets {
-		start := k.start * 60
-		if start < lo || start >= hi {
+		start := time.Unix(k.start*60, 0).UTC()
+		if start.Before(since) || !start.Before(until) {
 			continue
 		}
-		out = append(out, Rollup{Start: time.Unix(start, 0).UTC(), Width: time.Minute, Series: k.series, Stats: st.Clone()})
+		out = append(out, Rollup{Start: start, Width: time.Minute, Series: k.series, Stats: st.Clone()})
 	}
 	return out, nil
 }
 
-// Recent returns up to limit of the newest records, newest first.
+// Recent returns up to limit of the records written last, the last first.
+// A limit of zero or less returns none.
 func (s *MemoryStore) Recent(_ context.Context, limit int) ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
 	}
 	n := s.next
 	if s.filled {

@@ -336,3 +336,21 @@ func TestMemoryStoreCapsSeries(t *testing.T) {
 		t.Errorf("calls %d, cost %d; want every call counted once", s.Calls, s.CostNanos)
 	}
 }
+
+func TestTrackerDropsOnlyInvalidRecords(t *testing.T) {
+	store := usage.NewMemoryStore()
+	tr := usage.NewTracker(store, usage.WithBatchSize(64))
+	for i := 0; i < 10; i++ {
+		r := rec(time.Now(), "gpt-4o", time.Millisecond, usage.Tokens{Input: 1}, 1)
+		if i == 4 {
+			r.Latency = -time.Second // the store rejects the batch holding it
+		}
+		tr.Record(r)
+	}
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Stats(); st.Written != 9 || st.Dropped != 1 {
+		t.Errorf("stats = %+v, want 9 written and only the invalid record dropped", st)
+	}
+}

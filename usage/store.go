@@ -28,7 +28,9 @@ type Store interface {
 	// Rollups returns the aggregates of every series for each minute whose
 	// start lies in [since, until), in no particular order.
 	Rollups(ctx context.Context, since, until time.Time) ([]Rollup, error)
-	// Recent returns up to limit of the newest records, newest first.
+	// Recent returns up to limit of the newest records, newest first:
+	// by write order or by Time, as the store keeps them. A limit of zero
+	// or less returns none.
 	Recent(ctx context.Context, limit int) ([]Record, error)
 	// Retention is how far back the store keeps rollups.
 	Retention() time.Duration

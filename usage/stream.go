@@ -179,6 +179,9 @@ func (t *Tracker) finishStream(ctx context.Context, call Call, wall time.Time, l
 		}
 	} else {
 		r.Tokens, r.UsageKnown = TokensFromOpenAI(u)
+		if t.monitor != nil {
+			t.monitor.RecordSuccess(callInfo(call))
+		}
 	}
 	t.emit(ctx, r)
 }

@@ -99,8 +99,13 @@ func (t *Tracker) finish(ctx context.Context, call Call, wall time.Time, latency
 		if t.monitor != nil {
 			t.monitor.Record(err, callInfo(call))
 		}
-	} else if u != nil {
-		r.Tokens, r.UsageKnown, r.ResponseModel = u.tokens, u.known, u.model
+	} else {
+		if u != nil {
+			r.Tokens, r.UsageKnown, r.ResponseModel = u.tokens, u.known, u.model
+		}
+		if t.monitor != nil {
+			t.monitor.RecordSuccess(callInfo(call))
+		}
 	}
 	t.emit(ctx, r)
 }

@@ -73,8 +73,9 @@ type TrackerOption func(*Tracker)
 // WithPrices sets the price table. The default is DefaultTable().
 func WithPrices(t *Table) TrackerOption { return func(tr *Tracker) { tr.prices = t } }
 
-// WithMonitor sends every failed call to m, which keeps the event with its
-// stack and a redacted message. The default is no monitor.
+// WithMonitor sends every call to m: failures as events with their stack
+// and a redacted message, successes as counts for its error rates and
+// alert rules. The default is no monitor.
 func WithMonitor(m *errmon.Monitor) TrackerOption { return func(tr *Tracker) { tr.monitor = m } }
 
 // WithClock sets the wall clock that stamps records. Latency is always
@@ -297,6 +298,19 @@ func (t *Tracker) drain(batch []Record) {
 	}
 }
 
+// writeEach writes the records of a batch the store rejected one at a
+// time, so only the invalid ones are dropped.
+func (t *Tracker) writeEach(batch []Record, batchErr error) {
+	if len(batch) == 1 {
+		t.logger.Error("usage store rejected a record", logKeyError, batchErr)
+		t.dropped.Add(1)
+		return
+	}
+	for i := range batch {
+		t.write(batch[i : i+1])
+	}
+}
+
 // write hands one batch to the store, retrying with backoff until the
 // store takes it. After quit, a batch the store keeps rejecting is given
 // up after a few attempts and counted as dropped; once Close has given up
@@ -316,9 +330,10 @@ func (t *Tracker) write(batch []Record) {
 			return
 		}
 		if errors.Is(err, ErrInvalidRecord) {
-			// Retrying cannot help a batch the store finds invalid.
-			t.logger.Error("usage store rejected records", logKeyError, err, logKeyRecords, len(batch))
-			t.dropped.Add(int64(len(batch)))
+			// Retrying cannot help a batch the store finds invalid, but
+			// one bad record must not cost the others: write them one by
+			// one and drop only those the store rejects.
+			t.writeEach(batch, err)
 			return
 		}
 		t.logger.Warn("usage store write failed", logKeyError, err, logKeyRecords, len(batch), logKeyAttempt, attempt+1)

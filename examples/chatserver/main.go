@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// cannot hold a connection, or shutdown, for long. There is no
 	// WriteTimeout: streamed replies may run for minutes.
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	logger.Info("chatserver listening", "url", "http://"+ln.Addr().String(), "provider", providerDesc, "store", *storeSpec)
+	logger.Info("chatserver listening", "url", "http://"+ln.Addr().String(), "provider", providerDesc, "store", storeLabel(*storeSpec))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -92,19 +92,12 @@ func decodeCounts(b []byte) (map[errmon.Category]int64, error) {
 	return m, nil
 }
 
-// validateRecord reports why the store cannot keep r. It applies the rules
-// of usage.MemoryStore and adds what PostgreSQL needs: text of valid UTF-8
+// validateRecord reports why the store cannot keep r. It applies
+// usage.ValidateRecord and adds what PostgreSQL needs: text of valid UTF-8
 // without NUL bytes, which the text and jsonb types cannot hold.
 func validateRecord(r *usage.Record) error {
-	switch {
-	case r.Time.IsZero():
-		return fmt.Errorf("%w: zero time", usage.ErrInvalidRecord)
-	case r.Latency < 0 || r.TTFT < 0:
-		return fmt.Errorf("%w: negative latency", usage.ErrInvalidRecord)
-	case r.Tokens.Input < 0 || r.Tokens.Output < 0 || r.Tokens.CachedInput < 0 || r.Tokens.CacheWrite < 0 || r.Tokens.Reasoning < 0:
-		return fmt.Errorf("%w: negative token count", usage.ErrInvalidRecord)
-	case r.CostNanos < 0:
-		return fmt.Errorf("%w: negative cost", usage.ErrInvalidRecord)
+	if err := usage.ValidateRecord(r); err != nil {
+		return err
 	}
 
 	fields := []struct{ name, value string }{

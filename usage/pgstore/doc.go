@@ -35,8 +35,8 @@
 // merges histograms and error counts with the SQL functions
 // aimeter_merge_bins and aimeter_merge_counts. PostgreSQL locks the row for
 // the update, so any number of instances may write the same minute and
-// series at once and the totals stay exact; rows are written in a fixed
-// order, so that two batches cannot deadlock.
+// series at once and the totals stay exact. Each write locks its rows in
+// the order of their key, so two writes do not deadlock each other.
 //
 // # Retention
 //

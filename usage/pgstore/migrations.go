@@ -73,20 +73,33 @@ CREATE TABLE IF NOT EXISTS aimeter_rollups (
 );
 
 -- aimeter_merge_bins adds two histograms stored as pairs of (bucket's lowest
--- value, count), and returns the pairs in increasing order of value.
+-- value, count), each in increasing order of value as every writer stores
+-- them, in one linear pass. Out-of-order input loses no count: its pairs
+-- come out unmerged, and readers add up repeated buckets.
 CREATE OR REPLACE FUNCTION aimeter_merge_bins(a bigint[], b bigint[]) RETURNS bigint[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-	SELECT coalesce(array_agg(flat.v ORDER BY merged.micros, flat.part), '{}')
-	FROM (
-		SELECT pairs.micros, sum(pairs.n)::bigint AS n
-		FROM (
-			SELECT a[i] AS micros, a[i + 1] AS n FROM generate_series(1, coalesce(array_length(a, 1), 0), 2) AS i
-			UNION ALL
-			SELECT b[i], b[i + 1] FROM generate_series(1, coalesce(array_length(b, 1), 0), 2) AS i
-		) AS pairs
-		GROUP BY pairs.micros
-	) AS merged
-	CROSS JOIN LATERAL (VALUES (0, merged.micros), (1, merged.n)) AS flat(part, v)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
+DECLARE
+	i integer := 1;
+	j integer := 1;
+	na integer := coalesce(array_length(a, 1), 0);
+	nb integer := coalesce(array_length(b, 1), 0);
+	merged bigint[] := '{}';
+BEGIN
+	WHILE i < na OR j < nb LOOP
+		IF j >= nb OR (i < na AND a[i] < b[j]) THEN
+			merged := merged || a[i] || a[i + 1];
+			i := i + 2;
+		ELSIF i >= na OR b[j] < a[i] THEN
+			merged := merged || b[j] || b[j + 1];
+			j := j + 2;
+		ELSE
+			merged := merged || a[i] || (a[i + 1] + b[j + 1]);
+			i := i + 2;
+			j := j + 2;
+		END IF;
+	END LOOP;
+	RETURN merged;
+END
 $fn$;
 
 -- aimeter_merge_counts adds two JSON objects of counts key by key.

@@ -7,8 +7,8 @@ import (
 
 // Prune deletes the records and rollups older than the retention before
 // the store's clock. Write runs it at most once every ten minutes in each
-// Store; call it to prune a database that this process only reads.
-// PostgreSQL's autovacuum returns the space to the tables.
+// Store, so call it to prune a database that this process only reads.
+// PostgreSQL's autovacuum makes the space of the deleted rows reusable.
 func (s *Store) Prune(ctx context.Context) error {
 	if err := s.acquire("prune"); err != nil {
 		return err

@@ -27,7 +27,7 @@ var (
 )
 
 // DefaultRetention is how long records and rollups are kept unless
-// WithRetention says otherwise.
+// WithRetention sets another.
 const DefaultRetention = 7 * 24 * time.Hour
 
 // pruneInterval is the least time between two prunes that Write starts in

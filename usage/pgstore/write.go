@@ -50,11 +50,11 @@ ON CONFLICT (minute, series_hash) DO UPDATE SET
 	ttft_bins = aimeter_merge_bins(r.ttft_bins, EXCLUDED.ttft_bins)`
 
 // Write copies records into aimeter_records and adds them to the rollups,
-// in one transaction. A record with a zero time, a negative latency, token
-// count or cost, or a string that is not valid UTF-8 or contains a NUL
-// byte is rejected with an error wrapping usage.ErrInvalidRecord, and
-// nothing of the batch is stored. Records older than the retention are
-// accepted and dropped.
+// in one transaction. A batch with an invalid record fails with an error
+// wrapping usage.ErrInvalidRecord, and none of it is stored. A record is
+// invalid when its time is zero, when a latency, token count or cost is
+// negative, or when a string is not valid UTF-8 or contains a NUL byte.
+// Records older than the retention are accepted and dropped.
 func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	for i := range records {
 		if err := validateRecord(&records[i]); err != nil {
@@ -104,8 +104,8 @@ func copyRecords(ctx context.Context, tx pgx.Tx, records []usage.Record) error {
 }
 
 // upsertRollups sends one upsert per delta in one round trip. The deltas
-// are sorted by key, so that two transactions that touch the same rows lock
-// them in the same order and cannot deadlock.
+// are sorted by key, so two writes that touch the same rows lock them in
+// the same order and do not deadlock each other.
 func upsertRollups(ctx context.Context, tx pgx.Tx, deltas []rollupDelta) error {
 	batch := &pgx.Batch{}
 	for i := range deltas {

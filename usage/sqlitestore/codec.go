@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -15,9 +16,10 @@ import (
 const binsVersion = 1
 
 // encodeBins encodes the non-empty buckets of a histogram, in increasing
-// order of value, as a version byte, the number of buckets, then for each
-// bucket its lowest value in microseconds minus the previous bucket's and
-// its count, all as unsigned varints. An empty histogram is an empty blob.
+// order of value. The blob is a version byte and the number of buckets,
+// then for each bucket its lowest value in microseconds minus the previous
+// bucket's, and its count. Numbers are unsigned varints. An empty
+// histogram is an empty blob.
 func encodeBins(bins []usage.Bin) []byte {
 	if len(bins) == 0 {
 		return []byte{}
@@ -56,11 +58,12 @@ func decodeBins(b []byte) ([]usage.Bin, error) {
 			return nil, fmt.Errorf("%w: histogram bucket %d truncated", ErrCorrupt, i)
 		}
 		count, k2 := binary.Uvarint(b[k1:])
-		if k2 <= 0 || count == 0 || (i > 0 && delta == 0) {
+		next := prev + int64(delta)
+		if k2 <= 0 || count == 0 || count > math.MaxInt64 || delta > math.MaxInt64 || next < prev || (i > 0 && delta == 0) {
 			return nil, fmt.Errorf("%w: histogram bucket %d invalid", ErrCorrupt, i)
 		}
 		b = b[k1+k2:]
-		prev += int64(delta)
+		prev = next
 		bins[i] = usage.Bin{Micros: prev, Count: int64(count)}
 	}
 	if len(b) != 0 {
@@ -148,22 +151,16 @@ var (
 	maxTime = time.Unix(0, 1<<63-1)
 )
 
-// validateRecord reports why the store cannot keep r. It applies the rules
-// of usage.MemoryStore and adds what SQLite needs: a time that Unix
+// validateRecord reports why the store cannot keep r. It applies
+// usage.ValidateRecord and adds what SQLite needs: a time that Unix
 // nanoseconds can hold, and strings of valid UTF-8, which the JSON of the
 // labels would otherwise change.
 func validateRecord(r *usage.Record) error {
-	switch {
-	case r.Time.IsZero():
-		return fmt.Errorf("%w: zero time", usage.ErrInvalidRecord)
-	case r.Time.Before(minTime) || r.Time.After(maxTime):
+	if err := usage.ValidateRecord(r); err != nil {
+		return err
+	}
+	if r.Time.Before(minTime) || r.Time.After(maxTime) {
 		return fmt.Errorf("%w: time %v outside the years 1678 to 2262", usage.ErrInvalidRecord, r.Time)
-	case r.Latency < 0 || r.TTFT < 0:
-		return fmt.Errorf("%w: negative latency", usage.ErrInvalidRecord)
-	case r.Tokens.Input < 0 || r.Tokens.Output < 0 || r.Tokens.CachedInput < 0 || r.Tokens.CacheWrite < 0 || r.Tokens.Reasoning < 0:
-		return fmt.Errorf("%w: negative token count", usage.ErrInvalidRecord)
-	case r.CostNanos < 0:
-		return fmt.Errorf("%w: negative cost", usage.ErrInvalidRecord)
 	}
 
 	fields := []struct{ name, value string }{

@@ -18,9 +18,9 @@
 // Open creates the file when it does not exist, switches it to
 // write-ahead logging (WAL), and applies the schema migrations that the
 // file lacks, recording each in the schema_migrations table. The records
-// table keeps every record; the rollups table keeps one row per minute and
+// table keeps every record. The rollups table keeps one row per minute and
 // series, with the latency and time-to-first-token histograms encoded as
-// compact blobs of their non-empty buckets beside their exact sums and
+// compact blobs of their non-empty buckets, beside their exact sums and
 // maxima. Write adds a batch and folds it into the rollups in one
 // transaction, so a batch is stored whole or not at all.
 //

@@ -17,7 +17,7 @@ const (
 
 // Prune deletes the records and rollups older than the retention before
 // the store's clock and returns their pages to the file system. Write runs
-// it at most once every ten minutes; call it to prune a store that is
+// it at most once every ten minutes, so call it to prune a store that is
 // only read, or at a time of your choosing.
 func (s *Store) Prune(ctx context.Context) error {
 	if err := s.acquire("prune"); err != nil {

@@ -29,10 +29,10 @@ var (
 // Defaults of the options.
 const (
 	// DefaultRetention is how long records and rollups are kept unless
-	// WithRetention says otherwise.
+	// WithRetention sets another.
 	DefaultRetention = 7 * 24 * time.Hour
 	// DefaultBusyTimeout is how long a write waits for another
-	// connection's lock unless WithBusyTimeout says otherwise.
+	// connection's lock unless WithBusyTimeout sets another.
 	DefaultBusyTimeout = 5 * time.Second
 )
 
@@ -195,9 +195,10 @@ func (s *Store) dsn(readOnly bool) string {
 		b.WriteString(p)
 	}
 	if !readOnly {
-		// The writer takes the write lock when a transaction begins, so a
-		// transaction never fails halfway on a lock that another process
-		// took first.
+		// The writer takes the write lock when a transaction begins
+		// (BEGIN IMMEDIATE). It then waits there, under the busy timeout,
+		// for a writer in another process, instead of failing with
+		// SQLITE_BUSY at its first write when two readers upgrade at once.
 		b.WriteString("&_txlock=immediate")
 	}
 	return b.String()

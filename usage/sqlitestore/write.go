@@ -48,11 +48,11 @@ ON CONFLICT (minute, endpoint, provider, model, operation, caller_key) DO UPDATE
 	ttft_bins = excluded.ttft_bins`
 
 // Write stores records and folds them into the rollups in one
-// transaction. A record with a zero time, a negative latency, token count
-// or cost, a time outside the years 1678 to 2262, or a string that is not
-// valid UTF-8 is rejected with an error wrapping usage.ErrInvalidRecord,
-// and nothing of the batch is stored. Records older than the retention are
-// accepted and dropped.
+// transaction. A batch with an invalid record fails with an error wrapping
+// usage.ErrInvalidRecord, and none of it is stored. A record is invalid
+// when its time is zero or outside the years 1678 to 2262, when a latency,
+// token count or cost is negative, or when a string is not valid UTF-8.
+// Records older than the retention are accepted and dropped.
 func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	for i := range records {
 		if err := validateRecord(&records[i]); err != nil {

@@ -15,7 +15,7 @@ import (
 
 // BenchScaleEnv is the environment variable that multiplies the data of
 // the benchmarks: the number of series in the 24-hour window. It must be a
-// positive integer; the default is 1.
+// positive integer, and defaults to 1.
 const BenchScaleEnv = "AIMETER_BENCH_SCALE"
 
 // benchSeriesPerScale is the number of series per unit of scale, and
@@ -32,10 +32,10 @@ const (
 //     reports records/s. One op is one record.
 //   - WriteParallel writes batches of 100 records from GOMAXPROCS
 //     goroutines and reports records/s.
-//   - Rollups24h reads the rollups of a 24-hour window that holds 8
-//     series times AIMETER_BENCH_SCALE, each with 3 calls a minute,
-//     merges them per model and in total, and reads the total's p50, p95
-//     and p99, as an analytics snapshot does. It reports rollups/op.
+//   - Rollups24h reads the rollups of a 24-hour window of 8 series times
+//     AIMETER_BENCH_SCALE, each with 3 calls a minute. It merges them per
+//     model and in total and reads the total's p50, p95 and p99, as an
+//     analytics snapshot does, and reports rollups/op.
 func Benchmark(b *testing.B, open OpenFunc) {
 	scale := benchScale(b)
 

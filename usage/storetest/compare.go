@@ -15,7 +15,7 @@ import (
 var quantiles = []float64{0.5, 0.9, 0.95, 0.99, 0.999}
 
 // checkStats reports every field of got that differs from want. Counts,
-// sums and maxima must be exact; histogram quantiles may differ by 1%.
+// sums and maxima must be exact, and histogram quantiles may differ by 1%.
 func checkStats(tb testing.TB, where string, got, want *usage.Stats) {
 	tb.Helper()
 	checkCounters(tb, where, got, want)
@@ -25,8 +25,8 @@ func checkStats(tb testing.TB, where string, got, want *usage.Stats) {
 
 // checkBucketStats is checkStats for one of many buckets. It estimates
 // quantiles from the histograms' bins, because Histogram.Quantile builds a
-// 25 KiB histogram per call, which is too slow for thousands of buckets
-// under the race detector.
+// histogram of about 26 KB per call, which is too slow for thousands of
+// buckets under the race detector.
 func checkBucketStats(tb testing.TB, where string, got, want *usage.Stats) {
 	tb.Helper()
 	checkCounters(tb, where, got, want)

@@ -13,7 +13,7 @@ import (
 	"github.com/aimeter/aimeter/usage"
 )
 
-// Options describes the store that a test asks an OpenFunc for.
+// Options describes the store that a test requests from an OpenFunc.
 type Options struct {
 	// Now is the clock the store must read wherever it needs the current
 	// time, such as to decide which data is past its retention. It is
@@ -26,8 +26,8 @@ type Options struct {
 
 // OpenFunc opens a new, empty store for one test and fails tb if it cannot.
 // Each call must return a store that shares no data with earlier ones. The
-// suite closes every store it opens; OpenFunc registers with tb.Cleanup
-// whatever else must be released, such as a temporary directory.
+// suite closes every store it opens, and OpenFunc registers with
+// tb.Cleanup whatever else must be released, such as a temporary directory.
 type OpenFunc func(tb testing.TB, opts Options) usage.Store
 
 // base is the start of the minute in which the suite's records begin, and
@@ -184,13 +184,13 @@ func testRollupsMatchReference(t *testing.T, st *suite) {
 
 func testBatchSizesDoNotMatter(t *testing.T, st *suite) {
 	records := generateRecords(2, 500, base, 10*time.Minute)
-	one := st.openStore(t, 0)
-	write(t, one, records)
+	single := st.openStore(t, 0)
+	write(t, single, records)
 	many := st.openStore(t, 0)
 	for _, b := range batches(records, 1, 2, 3, 5, 8, 13) {
 		write(t, many, b)
 	}
-	checkBuckets(t, mergeRollups(t, wholeDay(t, many)), mergeRollups(t, wholeDay(t, one)))
+	checkBuckets(t, mergeRollups(t, wholeDay(t, many)), mergeRollups(t, wholeDay(t, single)))
 }
 
 func testMinuteWindows(t *testing.T, st *suite) {
