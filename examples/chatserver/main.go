@@ -17,6 +17,10 @@
 //	POST /api/ai/agent    three chained calls, 20 runs/min per client
 //	GET  /api/analytics   usage, errors, performance and rate-limit JSON
 //	GET  /dashboard       the analytics dashboard
+//	GET  /metrics         Prometheus exposition
+//
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, it also exports OpenTelemetry GenAI
+// metrics and a span per provider call through OTLP over HTTP.
 package main
 
 import (
@@ -37,6 +41,7 @@ import (
 	"time"
 
 	"github.com/aimeter/aimeter/internal/simprovider"
+	"github.com/aimeter/aimeter/usage"
 	openai "github.com/sashabaranov/go-openai"
 )
 
@@ -93,7 +98,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer closeProvider()
 
-	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}})
+	otlp, stopOTLP, err := openOTLP(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	var observers []usage.Observer
+	if otlp != nil {
+		observers = append(observers, otlp)
+		logger.Info("exporting OpenTelemetry metrics and traces", "endpoint", getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := stopOTLP(sctx); err != nil {
+			logger.Warn("OpenTelemetry export did not finish", "error", err)
+		}
+	}()
+
+	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}, Observers: observers})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/aimeter/aimeter/analytics"
+	"github.com/aimeter/aimeter/analytics/promexport"
 	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/ratelimit"
 	"github.com/aimeter/aimeter/usage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	openai "github.com/sashabaranov/go-openai"
 )
 
@@ -40,6 +43,9 @@ type config struct {
 	// Secrets are strings, such as the provider's API key, that must never
 	// appear in error events or logs.
 	Secrets []string
+	// Observers see every provider call, such as an OpenTelemetry
+	// exporter.
+	Observers []usage.Observer
 	// APIRule, AgentRule and StreamRule replace the presets of the same
 	// names when set; benchmarks use them to lift the limits.
 	APIRule, AgentRule, StreamRule ratelimit.Rule
@@ -60,6 +66,7 @@ type app struct {
 	logger   *slog.Logger
 	tracker  *usage.Tracker
 	monitor  *errmon.Monitor
+	metrics  *promexport.Exporter
 
 	apiLimit, agentLimit, streamLimit *ratelimit.Memory
 	key                               ratelimit.KeyFunc
@@ -84,7 +91,12 @@ func newApp(cfg config) *app {
 		}
 	}
 	a.monitor = errmon.NewMonitor(errmon.Config{Clock: now, Logger: cfg.Logger, Redact: redact})
-	a.tracker = usage.NewTracker(cfg.Store, usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger))
+	a.metrics = promexport.New()
+	opts := []usage.TrackerOption{usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger), usage.WithObserver(a.metrics)}
+	for _, o := range cfg.Observers {
+		opts = append(opts, usage.WithObserver(o))
+	}
+	a.tracker = usage.NewTracker(cfg.Store, opts...)
 
 	clock := ratelimit.WithClock(now)
 	a.apiLimit = ratelimit.NewMemory(orPreset(cfg.APIRule, ratelimit.APIRule), clock)
@@ -108,6 +120,15 @@ func newApp(cfg config) *app {
 		Clock:    now,
 	}))
 	mux.Handle("/dashboard", analytics.Dashboard(analytics.DashboardConfig{APIPath: "/api/analytics"}))
+
+	// Each app has a registry of its own, so tests can run several.
+	a.metrics.AddTracker(a.tracker)
+	for _, l := range []*ratelimit.Memory{a.apiLimit, a.agentLimit, a.streamLimit} {
+		a.metrics.AddRateLimiter(l)
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(a.metrics)
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	a.handler = mux
 	return a
 }

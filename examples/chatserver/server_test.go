@@ -513,3 +513,60 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+func TestMetricsRoute(t *testing.T) {
+	ts := startServer(t, simprovider.Config{})
+	if resp, body := post(t, ts.url+"/api/ai/chat", hiBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("chat: status %d: %s", resp.StatusCode, body)
+	}
+	resp, err := http.Get(ts.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`aimeter_calls_total{endpoint="/api/ai/chat",gen_ai_operation_name="chat",gen_ai_provider_name="simulated",gen_ai_request_model="gpt-4o-mini"} 1`,
+		"gen_ai_client_operation_duration_seconds_bucket",
+		`aimeter_ratelimit_decisions_total{decision="allowed",rule="api"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestRunExportsOTLP(t *testing.T) {
+	paths := make(chan string, 16)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case paths <- r.URL.Path:
+		default:
+		}
+	}))
+	defer collector.Close()
+
+	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, ready)
+	}()
+	addr := <-ready
+	if resp, body := post(t, "http://"+addr+"/api/ai/chat", hiBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("chat: status %d: %s", resp.StatusCode, body)
+	}
+	cancel() // shutdown flushes the exporters
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for len(paths) > 0 {
+		got[<-paths] = true
+	}
+	if !got["/v1/traces"] || !got["/v1/metrics"] {
+		t.Errorf("collector received %v, want /v1/traces and /v1/metrics", got)
+	}
+}
