@@ -40,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/internal/simprovider"
 	"github.com/aimeter/aimeter/usage"
 	openai "github.com/sashabaranov/go-openai"
@@ -75,6 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	addr := fs.String("addr", "localhost:3000", "address to listen on, host:port")
 	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory", "sqlite:PATH" or "postgres:DSN"`)
 	providerTimeout := fs.Duration("provider-timeout", 2*time.Minute, "timeout of one provider call")
+	alertRate := fs.Float64("alert-error-rate", 0.05, "log an alert when the share of failed provider calls exceeds this; 0 turns it off")
+	alertWindow := fs.Duration("alert-window", 5*time.Minute, "window of the error-rate alert, from 10s to 1h")
+	alertMinCalls := fs.Int64("alert-min-calls", 20, "calls the error-rate alert needs in its window before it can fire")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -115,7 +119,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}, Observers: observers})
+	var alerts []errmon.AlertRule
+	if *alertRate > 0 {
+		rule := errmon.AlertRule{Name: "provider-error-rate", Window: *alertWindow, ErrorRate: *alertRate, MinCalls: *alertMinCalls}
+		if err := rule.Validate(); err != nil {
+			return fmt.Errorf("error-rate alert: %w", err)
+		}
+		alerts = append(alerts, rule)
+	}
+
+	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}, Observers: observers, Alerts: alerts})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -131,6 +144,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+
+	// Rules are evaluated as calls arrive; the tick resolves an alert when
+	// calls stop coming.
+	tick := time.NewTicker(errmon.RateBucket)
+	defer tick.Stop()
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				a.monitor.Evaluate()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -206,6 +234,8 @@ func openProvider(getenv func(string) string, logger *slog.Logger, timeout time.
 //	                     duration such as "50ms", or "median,p99" such as
 //	                     "150ms,1s"
 //	AIMETER_SIM_SLOW     how long a slow fault waits, such as "30s"
+//	AIMETER_SIM_EVEN     "1" spreads the faults evenly over the requests
+//	                     instead of drawing them at random
 func simConfig(getenv func(string) string) (simprovider.Config, error) {
 	var cfg simprovider.Config
 	if spec := getenv("AIMETER_SIM_FAULTS"); spec != "" {
@@ -250,6 +280,7 @@ func simConfig(getenv func(string) string) (simprovider.Config, error) {
 			cfg.Latency = simprovider.Fixed(m)
 		}
 	}
+	cfg.EvenFaults = getenv("AIMETER_SIM_EVEN") == "1"
 	if spec := getenv("AIMETER_SIM_SLOW"); spec != "" {
 		d, err := time.ParseDuration(spec)
 		if err != nil || d <= 0 {

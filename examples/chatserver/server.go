@@ -43,6 +43,8 @@ type config struct {
 	// Secrets are strings, such as the provider's API key, that must never
 	// appear in error events or logs.
 	Secrets []string
+	// Alerts are the error-rate rules whose alerts are logged.
+	Alerts []errmon.AlertRule
 	// Observers see every provider call, such as an OpenTelemetry
 	// exporter.
 	Observers []usage.Observer
@@ -90,7 +92,13 @@ func newApp(cfg config) *app {
 			redact = append(redact, regexp.MustCompile(regexp.QuoteMeta(secret)))
 		}
 	}
-	a.monitor = errmon.NewMonitor(errmon.Config{Clock: now, Logger: cfg.Logger, Redact: redact})
+	a.monitor = errmon.NewMonitor(errmon.Config{
+		Clock:   now,
+		Logger:  cfg.Logger,
+		Redact:  redact,
+		Rules:   cfg.Alerts,
+		OnAlert: []func(errmon.Alert){errmon.LogAlerts(cfg.Logger)},
+	})
 	a.metrics = promexport.New()
 	opts := []usage.TrackerOption{usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger), usage.WithObserver(a.metrics)}
 	for _, o := range cfg.Observers {

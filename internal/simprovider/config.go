@@ -66,6 +66,11 @@ type Config struct {
 	// Faults are the probabilities of injecting each fault into a request.
 	// Default: no random faults.
 	Faults FaultRates
+	// EvenFaults spreads the faults of Faults evenly over the requests
+	// instead of drawing them at random, so that over a few hundred
+	// requests each fault's share is within a fraction of a percent of its
+	// rate. Load tests that compare error shares use it. Default false.
+	EvenFaults bool
 	// Fault, when set, chooses the fault for each valid request, after
 	// the faults queued by Server.FailNext and before the random Faults.
 	// Returning FaultNone leaves the choice to Faults. It is called

@@ -2,6 +2,7 @@ package simprovider
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 )
 
@@ -158,7 +159,16 @@ func (s *Server) chooseFault(r *http.Request, req Request) Fault {
 		return FaultNone
 	}
 	s.mu.Lock()
-	u := s.rng.Float64()
+	var u float64
+	if s.cfg.EvenFaults {
+		// The fractional parts of n·(√5−1)/2 spread over [0, 1) more
+		// evenly than random draws, so each fault's share over any run of
+		// requests is close to its rate.
+		s.faultDraws++
+		_, u = math.Modf(float64(s.faultDraws) * 0.6180339887498949)
+	} else {
+		u = s.rng.Float64()
+	}
 	s.mu.Unlock()
 	return s.cfg.Faults.pick(u)
 }

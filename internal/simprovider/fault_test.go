@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -387,5 +388,24 @@ func TestDisconnectPlain(t *testing.T) {
 	}
 	if got := s.Stats().Disconnected; got != 1 {
 		t.Errorf("Stats().Disconnected = %d, want 1", got)
+	}
+}
+
+func TestEvenFaultsMatchRates(t *testing.T) {
+	rates := FaultRates{RateLimit: 0.1, ServerError: 0.05, Slow: 0.05}
+	s := New(Config{Faults: rates, EvenFaults: true, Latency: Fixed(0)})
+	const n = 1000
+	counts := map[Fault]int{}
+	for i := 0; i < n; i++ {
+		counts[s.chooseFault(nil, Request{})]++
+	}
+	for _, tt := range []struct {
+		fault Fault
+		rate  float64
+	}{{FaultRateLimit, 0.1}, {FaultServerError, 0.05}, {FaultSlow, 0.05}} {
+		got := float64(counts[tt.fault]) / n
+		if math.Abs(got-tt.rate) > 0.005 {
+			t.Errorf("share of %s = %.3f, want %.3f within 0.005", tt.fault, got, tt.rate)
+		}
 	}
 }

@@ -56,12 +56,14 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	// mu guards rng, cache, forced and closed.
-	mu       sync.Mutex
-	rng      *rand.Rand
-	cache    promptCache
-	forced   []forcedFaults
-	closed   bool
-	inflight sync.WaitGroup // Add only with mu held and closed false
+	mu  sync.Mutex
+	rng *rand.Rand
+	// faultDraws counts the draws of EvenFaults; guarded by mu.
+	faultDraws int64
+	cache      promptCache
+	forced     []forcedFaults
+	closed     bool
+	inflight   sync.WaitGroup // Add only with mu held and closed false
 
 	stats counters
 
