@@ -14,7 +14,10 @@ import (
 // merges them, and returns the Snapshot of the sections q.Type selects.
 //
 // Build reads the store once, and its work grows with the number of rollups
-// (series times minutes), never with the number of calls. It returns a
+// (series times minutes) and of series points, never with the number of
+// calls. Breakdown rows keep counters only, and latency histograms are
+// merged only for the rows a breakdown lists, so a window with thousands
+// of models or keys costs little more than one with a few. It returns a
 // *QueryError when q is invalid, ErrNoStore when cfg has no Store, and the
 // store's error, wrapped, when the read fails.
 func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
@@ -32,25 +35,43 @@ func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("analytics: read rollups: %w", err)
 	}
-	agg := newAggregate()
+
+	// Every later step reads only the rollups that pass the filter.
+	selected := make([]*usage.Rollup, 0, len(rollups))
 	for i := range rollups {
-		agg.add(&rollups[i])
+		if q.Filter.matches(&rollups[i].Series) {
+			selected = append(selected, &rollups[i])
+		}
 	}
+	agg := newAggregate(selected, &q)
+	buckets := bucketRollups(selected, q.Since, q.Until, q.Bucket)
 
 	snap := &Snapshot{
 		Type:        q.Type,
 		GeneratedAt: now.UTC(),
-		Window:      Window{Since: q.Since, Until: q.Until},
+		Window: Window{
+			Since:         q.Since,
+			Until:         q.Until,
+			Bucket:        formatBucket(q.Bucket),
+			BucketSeconds: int64(q.Bucket / time.Second),
+		},
+	}
+	if !q.Filter.IsZero() {
+		f := q.Filter
+		snap.Filter = &f
 	}
 	all := q.Type == TypeAll
 	if all || q.Type == TypeUsage {
 		snap.Usage = buildUsage(&cfg, agg)
+		snap.Usage.Series = usageSeries(buckets)
 	}
 	if all || q.Type == TypeErrors {
-		snap.Errors = buildErrors(&cfg, agg, q.Since, q.Until)
+		snap.Errors = buildErrors(&cfg, agg, &q)
+		snap.Errors.Series = errorSeries(buckets)
 	}
 	if all || q.Type == TypePerformance {
-		snap.Performance = buildPerformance(agg)
+		snap.Performance = buildPerformance(agg, selected, q.Until.Sub(q.Since))
+		snap.Performance.Series = performanceSeries(buckets)
 	}
 	if all {
 		snap.RateLimits = buildRateLimits(&cfg)
@@ -58,78 +79,46 @@ func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
 	return snap, nil
 }
 
-// modelKey names a model of a provider.
-type modelKey struct{ provider, model string }
-
-// aggregate holds the merged stats of a window: the total and one Stats per
-// provider, model and endpoint.
+// aggregate holds the merged stats of a window: the total, and the ranked
+// rows of the breakdowns by provider, model, endpoint and key.
 type aggregate struct {
-	total     usage.Stats
-	providers map[string]*usage.Stats
-	models    map[modelKey]*usage.Stats
-	endpoints map[string]*usage.Stats
+	// total merges every selected rollup, histograms included.
+	total usage.Stats
+	// totalTally sums the same rollups as total, for the stream speed.
+	totalTally tally
+
+	providers []row[string]
+	models    []row[modelKey]
+	endpoints []row[string]
+	keys      []row[string]
 }
 
-func newAggregate() *aggregate {
-	return &aggregate{
-		providers: make(map[string]*usage.Stats),
-		models:    make(map[modelKey]*usage.Stats),
-		endpoints: make(map[string]*usage.Stats),
+// newAggregate merges the rollups into the total and into one tally per
+// provider, model, endpoint and key, then ranks each breakdown by q.Sort
+// and cuts it to q.Top rows. It reads the rollups and never keeps or
+// changes them.
+func newAggregate(rollups []*usage.Rollup, q *Query) *aggregate {
+	providers := make(map[string]*tally)
+	models := make(map[modelKey]*tally)
+	endpoints := make(map[string]*tally)
+	keys := make(map[string]*tally)
+
+	a := &aggregate{}
+	for _, r := range rollups {
+		s := &r.Stats
+		a.total.Merge(s)
+		a.totalTally.add(s)
+		tallyFor(providers, r.Series.Provider).add(s)
+		tallyFor(models, modelKey{r.Series.Provider, r.Series.Model}).add(s)
+		tallyFor(endpoints, r.Series.Endpoint).add(s)
+		tallyFor(keys, r.Series.Key).add(s)
 	}
-}
 
-// add merges one rollup into the total and into its three breakdowns. It
-// reads r and never keeps or changes it.
-func (a *aggregate) add(r *usage.Rollup) {
-	a.total.Merge(&r.Stats)
-	statsFor(a.providers, r.Series.Provider).Merge(&r.Stats)
-	statsFor(a.models, modelKey{r.Series.Provider, r.Series.Model}).Merge(&r.Stats)
-	statsFor(a.endpoints, r.Series.Endpoint).Merge(&r.Stats)
-}
-
-func statsFor[K comparable](m map[K]*usage.Stats, k K) *usage.Stats {
-	s, ok := m[k]
-	if !ok {
-		s = new(usage.Stats)
-		m[k] = s
-	}
-	return s
-}
-
-// entry is one line of a breakdown before conversion.
-type entry[K any] struct {
-	key   K
-	stats *usage.Stats
-}
-
-// sortedEntries returns the entries of m by cost, then calls, both
-// descending, and then by key with less, so every breakdown of a snapshot
-// lists its lines in the same, deterministic order.
-func sortedEntries[K comparable](m map[K]*usage.Stats, less func(a, b K) bool) []entry[K] {
-	entries := make([]entry[K], 0, len(m))
-	for k, s := range m {
-		entries = append(entries, entry[K]{key: k, stats: s})
-	}
-	sort.Slice(entries, func(i, j int) bool {
-		a, b := entries[i].stats, entries[j].stats
-		if a.CostNanos != b.CostNanos {
-			return a.CostNanos > b.CostNanos
-		}
-		if a.Calls != b.Calls {
-			return a.Calls > b.Calls
-		}
-		return less(entries[i].key, entries[j].key)
-	})
-	return entries
-}
-
-func lessString(a, b string) bool { return a < b }
-
-func lessModel(a, b modelKey) bool {
-	if a.provider != b.provider {
-		return a.provider < b.provider
-	}
-	return a.model < b.model
+	a.providers = rank(providers, lessString, q.Sort, q.Top)
+	a.models = rank(models, lessModel, q.Sort, q.Top)
+	a.endpoints = rank(endpoints, lessString, q.Sort, q.Top)
+	a.keys = rank(keys, lessString, q.Sort, q.Top)
+	return a
 }
 
 func buildUsage(cfg *Config, agg *aggregate) *UsageSection {
@@ -139,45 +128,61 @@ func buildUsage(cfg *Config, agg *aggregate) *UsageSection {
 		UnknownUsageCalls: agg.total.UnknownUsageCalls,
 		Tokens:            tokenCounts(agg.total.Tokens),
 		CostUSD:           usd(agg.total.CostNanos),
+		CacheHitRatio:     ratio(agg.total.Tokens.CachedInput, agg.total.Tokens.Input),
 		ByProvider:        make([]ProviderUsage, 0, len(agg.providers)),
 		ByModel:           make([]ModelUsage, 0, len(agg.models)),
 		ByEndpoint:        make([]EndpointUsage, 0, len(agg.endpoints)),
+		ByKey:             make([]KeyUsage, 0, len(agg.keys)),
 	}
 	if cfg.Tracker != nil {
 		dropped := cfg.Tracker.Stats().Dropped
 		sec.DroppedRecords = &dropped
 	}
 
-	for _, e := range sortedEntries(agg.providers, lessString) {
+	for _, r := range agg.providers {
 		sec.ByProvider = append(sec.ByProvider, ProviderUsage{
-			Provider: e.key,
-			Calls:    e.stats.Calls,
-			Tokens:   tokenCounts(e.stats.Tokens),
-			CostUSD:  usd(e.stats.CostNanos),
+			Provider: r.key,
+			Calls:    r.tally.calls,
+			Tokens:   tokenCounts(r.tally.tokens),
+			CostUSD:  usd(r.tally.costNanos),
+			OtherRow: r.other,
 		})
 	}
-	for _, e := range sortedEntries(agg.models, lessModel) {
+	for _, r := range agg.models {
 		sec.ByModel = append(sec.ByModel, ModelUsage{
-			Provider:      e.key.provider,
-			Model:         e.key.model,
-			Calls:         e.stats.Calls,
-			Tokens:        tokenCounts(e.stats.Tokens),
-			CostUSD:       usd(e.stats.CostNanos),
-			UnpricedCalls: e.stats.UnpricedCalls,
+			Provider:      r.key.provider,
+			Model:         r.key.model,
+			Calls:         r.tally.calls,
+			Tokens:        tokenCounts(r.tally.tokens),
+			CostUSD:       usd(r.tally.costNanos),
+			UnpricedCalls: r.tally.unpriced,
+			OtherRow:      r.other,
 		})
 	}
-	for _, e := range sortedEntries(agg.endpoints, lessString) {
+	for _, r := range agg.endpoints {
 		sec.ByEndpoint = append(sec.ByEndpoint, EndpointUsage{
-			Endpoint: e.key,
-			Calls:    e.stats.Calls,
-			Tokens:   tokenCounts(e.stats.Tokens),
-			CostUSD:  usd(e.stats.CostNanos),
+			Endpoint: r.key,
+			Calls:    r.tally.calls,
+			Tokens:   tokenCounts(r.tally.tokens),
+			CostUSD:  usd(r.tally.costNanos),
+			OtherRow: r.other,
+		})
+	}
+	for _, r := range agg.keys {
+		sec.ByKey = append(sec.ByKey, KeyUsage{
+			Key:           r.key,
+			Calls:         r.tally.calls,
+			Errors:        r.tally.errors,
+			Tokens:        tokenCounts(r.tally.tokens),
+			CostUSD:       usd(r.tally.costNanos),
+			UnpricedCalls: r.tally.unpriced,
+			OtherRow:      r.other,
 		})
 	}
 	return sec
 }
 
-func buildErrors(cfg *Config, agg *aggregate, since, until time.Time) *ErrorsSection {
+func buildErrors(cfg *Config, agg *aggregate, q *Query) *ErrorsSection {
 	sec := &ErrorsSection{
 		Total:      agg.total.Errors,
 		Rate:       ratio(agg.total.Errors, agg.total.Calls),
@@ -197,24 +202,32 @@ func buildErrors(cfg *Config, agg *aggregate, since, until time.Time) *ErrorsSec
 		sec.ByCategory[c] += n
 	}
 
-	for _, e := range sortedEntries(agg.endpoints, lessString) {
+	for _, r := range agg.endpoints {
 		sec.ByEndpoint = append(sec.ByEndpoint, EndpointErrors{
-			Endpoint: e.key,
-			Calls:    e.stats.Calls,
-			Errors:   e.stats.Errors,
-			Rate:     ratio(e.stats.Errors, e.stats.Calls),
+			Endpoint: r.key,
+			Calls:    r.tally.calls,
+			Errors:   r.tally.errors,
+			Rate:     ratio(r.tally.errors, r.tally.calls),
+			OtherRow: r.other,
 		})
 	}
 
-	if cfg.Errors == nil {
+	// Events carry no caller key, so none can be shown as a key's.
+	if cfg.Errors == nil || q.Filter.Key != "" {
 		return sec
 	}
+	fingerprints := make(map[string]bool)
 	// NOTE: only the newest RecentErrors events are asked for, so a window
-	// that ends well in the past may list fewer events than it had.
+	// that ends well in the past, or a filter that matches few of them,
+	// may list fewer events than it had.
 	for _, ev := range cfg.Errors.Recent(cfg.recentErrors()) {
-		if ev.Time.Before(since) || !ev.Time.Before(until) {
+		if ev.Time.Before(q.Since) || !ev.Time.Before(q.Until) {
 			continue
 		}
+		if !q.Filter.matches(&usage.Series{Endpoint: ev.Endpoint, Provider: ev.Provider, Model: ev.Model}) {
+			continue
+		}
+		fingerprints[ev.Fingerprint] = true
 		sec.Recent = append(sec.Recent, ErrorEvent{
 			ID:          ev.ID,
 			Time:        ev.Time.UTC(),
@@ -228,7 +241,10 @@ func buildErrors(cfg *Config, agg *aggregate, since, until time.Time) *ErrorsSec
 		})
 	}
 	for _, g := range cfg.Errors.Groups(cfg.errorGroups()) {
-		if g.LastSeen.Before(since) || !g.FirstSeen.Before(until) {
+		if g.LastSeen.Before(q.Since) || !g.FirstSeen.Before(q.Until) {
+			continue
+		}
+		if !q.Filter.IsZero() && !fingerprints[g.Fingerprint] {
 			continue
 		}
 		sec.Groups = append(sec.Groups, ErrorGroup{
@@ -243,32 +259,44 @@ func buildErrors(cfg *Config, agg *aggregate, since, until time.Time) *ErrorsSec
 	return sec
 }
 
-func buildPerformance(agg *aggregate) *PerformanceSection {
+// buildPerformance summarizes the latencies of the window. Only the rows
+// that the endpoint and model breakdowns list get histograms, which takes
+// one more pass over the rollups.
+func buildPerformance(agg *aggregate, rollups []*usage.Rollup, window time.Duration) *PerformanceSection {
 	sec := &PerformanceSection{
-		Calls:       agg.total.Calls,
-		SuccessRate: successRate(&agg.total),
-		Latency:     latencyOf(&agg.total.Latency),
-		TTFT:        ttftOf(&agg.total.TTFT),
-		ByEndpoint:  make([]EndpointPerformance, 0, len(agg.endpoints)),
-		ByModel:     make([]ModelPerformance, 0, len(agg.models)),
+		Calls:                       agg.total.Calls,
+		SuccessRate:                 successRate(agg.total.Calls, agg.total.Errors),
+		Latency:                     latencyOf(&agg.total.Latency),
+		TTFT:                        ttftOf(&agg.total.TTFT),
+		CallsPerMinute:              float64(agg.total.Calls) / window.Minutes(),
+		StreamCalls:                 agg.total.StreamCalls,
+		StreamOutputTokensPerSecond: agg.totalTally.streamSpeed(),
+		ByEndpoint:                  make([]EndpointPerformance, 0, len(agg.endpoints)),
+		ByModel:                     make([]ModelPerformance, 0, len(agg.models)),
 	}
-	for _, e := range sortedEntries(agg.endpoints, lessString) {
+
+	endpointHist := rowHistograms(rollups, agg.endpoints, func(s *usage.Series) string { return s.Endpoint })
+	for i, r := range agg.endpoints {
 		sec.ByEndpoint = append(sec.ByEndpoint, EndpointPerformance{
-			Endpoint:    e.key,
-			Calls:       e.stats.Calls,
-			SuccessRate: successRate(e.stats),
-			Latency:     latencyOf(&e.stats.Latency),
-			TTFT:        ttftOf(&e.stats.TTFT),
+			Endpoint:    r.key,
+			Calls:       r.tally.calls,
+			SuccessRate: successRate(r.tally.calls, r.tally.errors),
+			Latency:     latencyOf(&endpointHist[i].latency),
+			TTFT:        ttftOf(&endpointHist[i].ttft),
+			OtherRow:    r.other,
 		})
 	}
-	for _, e := range sortedEntries(agg.models, lessModel) {
+	modelHist := rowHistograms(rollups, agg.models, func(s *usage.Series) modelKey { return modelKey{s.Provider, s.Model} })
+	for i, r := range agg.models {
 		sec.ByModel = append(sec.ByModel, ModelPerformance{
-			Provider:    e.key.provider,
-			Model:       e.key.model,
-			Calls:       e.stats.Calls,
-			SuccessRate: successRate(e.stats),
-			Latency:     latencyOf(&e.stats.Latency),
-			TTFT:        ttftOf(&e.stats.TTFT),
+			Provider:                    r.key.provider,
+			Model:                       r.key.model,
+			Calls:                       r.tally.calls,
+			SuccessRate:                 successRate(r.tally.calls, r.tally.errors),
+			Latency:                     latencyOf(&modelHist[i].latency),
+			TTFT:                        ttftOf(&modelHist[i].ttft),
+			StreamOutputTokensPerSecond: r.tally.streamSpeed(),
+			OtherRow:                    r.other,
 		})
 	}
 	return sec
@@ -363,11 +391,11 @@ func ratio(num, den int64) float64 {
 
 // successRate returns the share of calls without a provider failure, or 1
 // without calls.
-func successRate(s *usage.Stats) float64 {
-	if s.Calls == 0 {
+func successRate(calls, errors int64) float64 {
+	if calls == 0 {
 		return 1
 	}
-	return float64(s.Calls-s.Errors) / float64(s.Calls)
+	return float64(calls-errors) / float64(calls)
 }
 
 // flushTimeout bounds how long Build waits for a tracker to write what it

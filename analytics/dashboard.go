@@ -61,9 +61,13 @@ type DashboardConfig struct {
 
 // Dashboard returns an http.Handler that serves the analytics dashboard: one
 // HTML page, whose script fetches the JSON of Handler from cfg.APIPath and
-// refreshes it periodically. It shows totals, breakdowns by model and
-// endpoint, error categories, recent errors and rate-limit rejections over
-// a window picked on the page.
+// refreshes it periodically without reloading the page. It shows the totals
+// of a window picked on the page, and charts of spend, tokens, calls,
+// failures and latency percentiles over time. Breakdowns by model, endpoint
+// and caller key follow, each row a link that filters the page to it, then
+// error categories, recent errors and rate-limit rejections. The charts are
+// SVG built with DOM calls, and every name and message from callers and
+// providers is set as text, never parsed as HTML.
 //
 // The page, its script and its style sheet are embedded in the binary and
 // load nothing from elsewhere. The script and style sheet are served by the

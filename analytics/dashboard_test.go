@@ -57,6 +57,10 @@ func TestDashboardPage(t *testing.T) {
 		`<script src="?asset=app.js" defer></script>`,
 		`<link rel="stylesheet" href="?asset=style.css">`,
 		`data-window="15m"`, `data-window="1h"`, `data-window="24h"`, `data-window="7d"`,
+		`data-sort="cost"`, `data-sort="calls"`,
+		`id="chart-spend"`, `id="chart-tokens"`, `id="chart-calls"`, `id="chart-latency"`,
+		`id="table-models"`, `id="table-endpoints"`, `id="table-keys"`, `id="table-rules"`,
+		`id="table-recent"`, `id="table-groups"`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)

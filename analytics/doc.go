@@ -10,18 +10,44 @@
 // converts the sums at the end: nano-dollars to USD and latency histograms to
 // p50, p95, p99, mean and max in milliseconds. Its cost grows with the number
 // of series and minutes in the window, not with the number of calls. A
-// [Query] picks the window (a length back from now, or a since and until)
-// and which sections to fill.
+// [Query] picks the window (a length back from now, or a since and until),
+// which sections to fill, and optionally a [Filter] on endpoint, provider,
+// model or caller key.
 //
-// Breakdowns by provider, model and endpoint are sorted by spend, then by
-// calls, both descending, then by name, so the same data always gives the
-// same JSON.
+// Breakdowns by provider, model, endpoint and caller key are sorted by spend
+// or by calls, both descending, then by name, so the same data always gives
+// the same JSON. Each lists its top rows (20 unless the query requests 1 to
+// 1000) and then one row marked "other" that sums the rest, so the JSON stays
+// small with thousands of models or keys.
+//
+// # Time series
+//
+// Each section has a series: one point per bucket of the window, oldest
+// first, empty buckets included as zeros. Buckets start at whole multiples
+// of their width in UTC. Unless the query gives a width, Build picks the
+// narrowest of 1m, 5m, 10m, 15m, 30m, 1h, 3h, 6h, 12h and 1d that splits the
+// window into at most 100 points. So 15m and 1h windows get 1m, 24h gets 15m
+// and 7d gets 3h. Windows longer than 99 days get buckets of whole days.
+//
+// # Derived figures
+//
+//   - usage.cache_hit_ratio is cached input tokens divided by input tokens.
+//   - performance.calls_per_minute is the number of calls divided by the
+//     window's length in minutes.
+//   - performance.stream_output_tokens_per_second is the output tokens of
+//     streamed calls divided by the sum of their latencies in seconds, from
+//     request to last chunk. A rollup sums its calls' tokens together, so
+//     only the rollups whose calls were all streamed and all reported usage
+//     are measured. A minute that mixes streamed and unstreamed calls of one
+//     series is left out of the figure.
 //
 // # HTTP
 //
 // [Handler] serves
 //
 //	GET <mount>?type=all|usage|errors|performance&window=15m|1h|24h|7d
+//	    [&since=RFC3339&until=RFC3339][&endpoint=&provider=&model=&key=]
+//	    [&sort=cost|calls][&top=1..1000][&bucket=1m|5m|…|1d]
 //
 // and rejects invalid parameters with 400 and a JSON error naming the
 // parameter. The snapshot contains spend, endpoint and model names and error

@@ -77,3 +77,52 @@ func ExampleHandler() {
 	// 2 calls, 3000 tokens, $0.00072
 	// performance included: false
 }
+
+func ExampleBuild() {
+	now := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+
+	// One call to gpt-4o-mini twenty minutes ago, from the caller key
+	// team-a.
+	var stats usage.Stats
+	stats.Add(&usage.Record{
+		Time:       now.Add(-20 * time.Minute),
+		Call:       usage.Call{Endpoint: "/api/ai/chat", Provider: "openai", Model: "gpt-4o-mini", Operation: "chat", Key: "team-a"},
+		Tokens:     usage.Tokens{Input: 1200, CachedInput: 300, Output: 300},
+		UsageKnown: true,
+		Priced:     true,
+		CostNanos:  315_000,
+		Latency:    700 * time.Millisecond,
+	})
+	store := &oneMinuteStore{rollup: usage.Rollup{
+		Start:  now.Add(-20 * time.Minute),
+		Width:  time.Minute,
+		Series: usage.Series{Endpoint: "/api/ai/chat", Provider: "openai", Model: "gpt-4o-mini", Operation: "chat", Key: "team-a"},
+		Stats:  stats,
+	}}
+
+	// The last hour of team-a's usage in 15-minute buckets.
+	snap, err := analytics.Build(context.Background(),
+		analytics.Config{Store: store, Clock: func() time.Time { return now }},
+		analytics.Query{
+			Type:   analytics.TypeUsage,
+			Window: time.Hour,
+			Filter: analytics.Filter{Key: "team-a"},
+			Bucket: 15 * time.Minute,
+		})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range snap.Usage.Series {
+		fmt.Printf("%s %d calls $%v\n", p.Start.Format("15:04"), p.Calls, p.CostUSD)
+	}
+	fmt.Println("cache hit ratio:", snap.Usage.CacheHitRatio)
+	fmt.Println("keys:", len(snap.Usage.ByKey), snap.Usage.ByKey[0].Key)
+	// Output:
+	// 18:00 0 calls $0
+	// 18:15 0 calls $0
+	// 18:30 1 calls $0.000315
+	// 18:45 0 calls $0
+	// cache hit ratio: 0.25
+	// keys: 1 team-a
+}

@@ -165,6 +165,12 @@ func failed(ago time.Duration, endpoint, provider, model string, latency time.Du
 	}
 }
 
+// withKey sets the caller key of r.
+func withKey(r usage.Record, key string) usage.Record {
+	r.Call.Key = key
+	return r
+}
+
 // streamed marks r as a streamed call with the given time to first token.
 func streamed(r usage.Record, ttft time.Duration) usage.Record {
 	r.Stream = true
@@ -174,8 +180,9 @@ func streamed(r usage.Record, ttft time.Duration) usage.Record {
 }
 
 // fixtureRecords is the data of the golden files: three endpoints, two
-// providers, priced, unpriced and unknown-usage calls, streams, failures of
-// several categories, and calls just outside a 24-hour window.
+// providers, three caller keys and calls without one, priced, unpriced and
+// unknown-usage calls, streams, failures of several categories, and calls
+// just outside a 24-hour window.
 func fixtureRecords() []usage.Record {
 	const ms = time.Millisecond
 	var rs []usage.Record
@@ -188,6 +195,11 @@ func fixtureRecords() []usage.Record {
 		if i%4 == 0 {
 			r = streamed(r, time.Duration(150+i*5)*ms)
 		}
+		if i%2 == 0 {
+			r = withKey(r, "team-a")
+		} else {
+			r = withKey(r, "team-b")
+		}
 		rs = append(rs, r)
 	}
 
@@ -197,41 +209,43 @@ func fixtureRecords() []usage.Record {
 		if i == 11 {
 			lat = 7200 * ms
 		}
-		rs = append(rs, rec(time.Duration(i)*43*time.Minute+20*time.Second, "/api/ai/agent", "openai", "gpt-4o",
-			lat, 3000, 800, 5_615_000))
+		rs = append(rs, withKey(rec(time.Duration(i)*43*time.Minute+20*time.Second, "/api/ai/agent", "openai", "gpt-4o",
+			lat, 3000, 800, 5_615_000), "team-a"))
 	}
 
 	// A reasoning model with reasoning tokens.
 	r := rec(3*time.Minute, "/api/ai/agent", "openai", "o3-mini", 4100*ms, 900, 2400, 11_550_000)
 	r.Tokens.Reasoning = 1800
-	rs = append(rs, r)
+	rs = append(rs, withKey(r, "team-a"))
 
 	// A fine-tuned model missing from the price table.
 	for i := 0; i < 3; i++ {
 		r := rec(time.Duration(i+1)*2*time.Hour, "/api/ai/chat", "openai", "ft:gpt-4o-mini:acme::abc123", 640*ms, 800, 120, 0)
 		r.Priced = false
-		rs = append(rs, r)
+		rs = append(rs, withKey(r, "team-b"))
 	}
 
 	// A second provider on the summarize endpoint, streamed.
 	for i := 0; i < 5; i++ {
-		rs = append(rs, streamed(rec(time.Duration(i+1)*61*time.Minute, "/api/ai/summarize", "anthropic", "claude-3-5-haiku",
-			time.Duration(1500+i*100)*ms, 4000, 250, 4_200_000), time.Duration(400+i*30)*ms))
+		r := streamed(rec(time.Duration(i+1)*61*time.Minute, "/api/ai/summarize", "anthropic", "claude-3-5-haiku",
+			time.Duration(1500+i*100)*ms, 4000, 250, 4_200_000), time.Duration(400+i*30)*ms)
+		rs = append(rs, withKey(r, "svc-batch"))
 	}
 
 	// A streamed call whose response carried no usage.
 	u := streamed(rec(9*time.Minute, "/api/ai/chat", "openai", "gpt-4o-mini", 2100*ms, 0, 0, 0), 210*ms)
 	u.Tokens, u.UsageKnown, u.Priced = usage.Tokens{}, false, false
-	rs = append(rs, u)
+	rs = append(rs, withKey(u, "team-a"))
 
 	// Failures: throttling, a server error, a timeout, and a canceled call
 	// that is not a provider failure.
+	// The throttled calls carry no key.
 	rs = append(rs,
 		failed(2*time.Minute, "/api/ai/chat", "openai", "gpt-4o-mini", 80*ms, errmon.RateLimited, 429),
 		failed(4*time.Minute, "/api/ai/chat", "openai", "gpt-4o-mini", 95*ms, errmon.RateLimited, 429),
-		failed(50*time.Minute, "/api/ai/agent", "openai", "gpt-4o", 1300*ms, errmon.ProviderError, 502),
-		failed(7*time.Hour, "/api/ai/summarize", "anthropic", "claude-3-5-haiku", 30000*ms, errmon.Timeout, 0),
-		failed(11*time.Minute, "/api/ai/chat", "openai", "gpt-4o-mini", 450*ms, errmon.Canceled, 0),
+		withKey(failed(50*time.Minute, "/api/ai/agent", "openai", "gpt-4o", 1300*ms, errmon.ProviderError, 502), "team-a"),
+		withKey(failed(7*time.Hour, "/api/ai/summarize", "anthropic", "claude-3-5-haiku", 30000*ms, errmon.Timeout, 0), "svc-batch"),
+		withKey(failed(11*time.Minute, "/api/ai/chat", "openai", "gpt-4o-mini", 450*ms, errmon.Canceled, 0), "team-b"),
 	)
 
 	// Outside a 24-hour window ending at testNow: one minute too old, and

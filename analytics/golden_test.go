@@ -34,6 +34,12 @@ func TestHandlerGolden(t *testing.T) {
 		{name: "window_15m", query: "type=all&window=15m", config: func() analytics.Config { cfg, _ := fixtureConfig(); return cfg }},
 		{name: "since_until", query: "type=usage&since=2026-12-04T12:00:00Z&until=2026-12-04T18:00:00Z",
 			config: func() analytics.Config { cfg, _ := fixtureConfig(); return cfg }},
+		{name: "filter_model", query: "type=all&window=1h&bucket=15m&model=gpt-4o-mini",
+			config: func() analytics.Config { cfg, _ := fixtureConfig(); return cfg }},
+		{name: "filter_key", query: "type=errors&bucket=6h&key=team-a",
+			config: func() analytics.Config { cfg, _ := fixtureConfig(); return cfg }},
+		{name: "top_calls", query: "type=all&sort=calls&top=2&bucket=6h",
+			config: func() analytics.Config { cfg, _ := fixtureConfig(); return cfg }},
 		{name: "empty", query: "", config: func() analytics.Config {
 			return analytics.Config{Store: newFakeStore(24*time.Hour, nil), Clock: fixedClock}
 		}},

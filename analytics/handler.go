@@ -22,7 +22,16 @@ const (
 //
 // Every parameter is optional. The type defaults to all, and the window to
 // the store's Retention back from now. An until may end a window, but since
-// cannot be given together with window.
+// cannot be given together with window. Further parameters shape the data:
+//
+//   - endpoint, provider, model, key: keep only the calls that match each
+//     given value exactly.
+//   - sort=cost|calls: the order of breakdown rows. Default: cost.
+//   - top=1..1000: the rows each breakdown lists before its other row.
+//     Default: 20.
+//   - bucket=1m|5m|10m|15m|30m|1h|3h|6h|12h|1d: the width of the points of
+//     the time series, at most 1440 of them. Default: chosen from the
+//     window for at most 100 points.
 //
 // Responses other than 200 carry a JSON body {"error": "…"}:
 //   - 400 for an invalid parameter, naming it.

@@ -118,6 +118,12 @@ func TestHandlerBadParameter(t *testing.T) {
 		{name: "window before year 1", query: "window=7d&until=0001-01-03T00:00:00Z", naming: "window"},
 		{name: "since before year 1", query: "since=0000-12-31T00:00:00Z", naming: "since"},
 		{name: "until before default window", query: "until=0001-01-01T12:00:00Z", naming: "until"},
+		{name: "unknown sort", query: "sort=tokens", naming: "sort"},
+		{name: "top zero", query: "top=0", naming: "top"},
+		{name: "top above max", query: "top=5000", naming: "top"},
+		{name: "unknown bucket", query: "bucket=week", naming: "bucket"},
+		{name: "too many points", query: "window=7d&bucket=1m", naming: "bucket"},
+		{name: "too many points since", query: "since=2026-11-01T00:00:00Z&bucket=5m", naming: "bucket"},
 	}
 	for _, tt := range tests {
 		tt := tt

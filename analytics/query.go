@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
+
+	"github.com/aimeter/aimeter/usage"
 )
 
 // Type selects the sections of a Snapshot.
@@ -35,6 +38,79 @@ var windows = map[string]time.Duration{
 // windowNames lists the keys of windows in increasing order, for messages.
 const windowNames = "15m, 1h, 24h, 7d"
 
+// Sort orders the rows of every breakdown of a Snapshot.
+type Sort string
+
+// The breakdown orders. The empty Sort means SortCost.
+const (
+	// SortCost lists rows by spend, then by calls, both descending.
+	SortCost Sort = "cost"
+	// SortCalls lists rows by calls, then by spend, both descending.
+	SortCalls Sort = "calls"
+)
+
+// Limits of the breakdowns and time series.
+const (
+	// DefaultTop is the number of rows a breakdown lists before its other
+	// row when the Query leaves Top zero.
+	DefaultTop = 20
+	// MaxTop is the largest Top a Query may ask for.
+	MaxTop = 1000
+	// MaxSeriesPoints is the largest number of points a time series may
+	// have. A Query whose Bucket would give more is rejected.
+	MaxSeriesPoints = 1440
+	// targetSeriesPoints is the number of points that the chosen bucket
+	// width keeps a series under, so that a chart of it stays readable.
+	targetSeriesPoints = 100
+)
+
+// bucketWidths lists the values of the bucket query parameter in
+// increasing order. When a Query gives no Bucket, Build takes the first of
+// these that splits the window into at most targetSeriesPoints points.
+var bucketWidths = []struct {
+	name  string
+	width time.Duration
+}{
+	{"1m", time.Minute},
+	{"5m", 5 * time.Minute},
+	{"10m", 10 * time.Minute},
+	{"15m", 15 * time.Minute},
+	{"30m", 30 * time.Minute},
+	{"1h", time.Hour},
+	{"3h", 3 * time.Hour},
+	{"6h", 6 * time.Hour},
+	{"12h", 12 * time.Hour},
+	{"1d", 24 * time.Hour},
+}
+
+// bucketNames lists the names of bucketWidths, for messages.
+const bucketNames = "1m, 5m, 10m, 15m, 30m, 1h, 3h, 6h, 12h, 1d"
+
+// Filter restricts a Snapshot to the calls whose series match every
+// non-empty field exactly. The zero Filter matches every call, so an empty
+// field cannot select the calls that have no key or no endpoint.
+//
+// The rate_limits section is never filtered, because limiters count
+// decisions by rule, not by model or endpoint.
+type Filter struct {
+	Endpoint string `json:"endpoint,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Model    string `json:"model,omitempty"`
+	// Key is the caller key of usage.Call.Key.
+	Key string `json:"key,omitempty"`
+}
+
+// IsZero reports whether f matches every call.
+func (f Filter) IsZero() bool { return f == Filter{} }
+
+// matches reports whether the calls of s pass f.
+func (f *Filter) matches(s *usage.Series) bool {
+	return (f.Endpoint == "" || f.Endpoint == s.Endpoint) &&
+		(f.Provider == "" || f.Provider == s.Provider) &&
+		(f.Model == "" || f.Model == s.Model) &&
+		(f.Key == "" || f.Key == s.Key)
+}
+
 // Errors returned by Build.
 var (
 	// ErrNoStore is returned when the Config has no Store.
@@ -44,8 +120,8 @@ var (
 // QueryError is returned when a query parameter is invalid. Handler responds
 // to it with 400 and the error's message.
 type QueryError struct {
-	// Param is the name of the query parameter: "type", "window", "since"
-	// or "until".
+	// Param is the name of the query parameter, such as "window" or
+	// "bucket".
 	Param string
 	// Value is the rejected value as given.
 	Value string
@@ -73,15 +149,29 @@ type Query struct {
 	Since time.Time
 	// Until is the end of the window, exclusive. Default: now.
 	Until time.Time
+
+	// Filter restricts the snapshot to some calls. Default: every call.
+	Filter Filter
+	// Sort orders the rows of the breakdowns. Default: SortCost.
+	Sort Sort
+	// Top is the number of rows each breakdown lists before one row that
+	// sums the rest, from 1 to MaxTop. Default: DefaultTop (20).
+	Top int
+	// Bucket is the width of the points of the time series, a whole
+	// number of minutes giving at most MaxSeriesPoints points. Default:
+	// the narrowest width of the bucket parameter's list that gives at
+	// most 100 points, or whole days for windows too long for that list.
+	Bucket time.Duration
 }
 
-// ParseQuery reads a Query from the parameters type, window, since and until,
-// as Handler does. Empty parameters count as absent. The error is a
-// *QueryError naming the first invalid parameter.
+// ParseQuery reads a Query from the parameters type, window, since, until,
+// endpoint, provider, model, key, sort, top and bucket, as Handler does.
+// Empty parameters count as absent. The error is a *QueryError naming the
+// first invalid parameter.
 //
 // ParseQuery checks each parameter on its own and rejects window together
-// with since. Build checks that Since is before Until, because that needs
-// the defaults.
+// with since. Build checks that Since is before Until and that the bucket
+// gives few enough points, because both need the defaults.
 func ParseQuery(v url.Values) (Query, error) {
 	var q Query
 
@@ -118,7 +208,55 @@ func ParseQuery(v url.Values) (Query, error) {
 	if q.Window != 0 && !q.Since.IsZero() {
 		return Query{}, &QueryError{Param: "window", Value: v.Get("window"), Reason: "cannot be combined with since, so give either window or since and until"}
 	}
+
+	q.Filter = Filter{
+		Endpoint: v.Get("endpoint"),
+		Provider: v.Get("provider"),
+		Model:    v.Get("model"),
+		Key:      v.Get("key"),
+	}
+
+	if s := v.Get("sort"); s != "" {
+		q.Sort = Sort(s)
+		if !q.Sort.valid() {
+			return Query{}, &QueryError{Param: "sort", Value: s, Reason: "must be cost or calls"}
+		}
+	}
+
+	if s := v.Get("top"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxTop {
+			return Query{}, &QueryError{Param: "top", Value: s, Reason: "must be a whole number from 1 to " + strconv.Itoa(MaxTop)}
+		}
+		q.Top = n
+	}
+
+	if s := v.Get("bucket"); s != "" {
+		w, ok := bucketWidth(s)
+		if !ok {
+			return Query{}, &QueryError{Param: "bucket", Value: s, Reason: "must be one of " + bucketNames}
+		}
+		q.Bucket = w
+	}
 	return q, nil
+}
+
+// bucketWidth returns the width that the bucket parameter name stands for.
+func bucketWidth(name string) (time.Duration, bool) {
+	for _, b := range bucketWidths {
+		if b.name == name {
+			return b.width, true
+		}
+	}
+	return 0, false
+}
+
+func (s Sort) valid() bool {
+	switch s {
+	case "", SortCost, SortCalls:
+		return true
+	}
+	return false
 }
 
 func (t Type) valid() bool {
@@ -178,5 +316,77 @@ func (q Query) resolve(now time.Time, retention time.Duration) (Query, error) {
 		}
 	}
 	q.Since, q.Until = q.Since.UTC(), q.Until.UTC()
+
+	if !q.Sort.valid() {
+		return Query{}, &QueryError{Param: "sort", Value: string(q.Sort), Reason: "must be cost or calls"}
+	}
+	if q.Sort == "" {
+		q.Sort = SortCost
+	}
+	if q.Top < 0 || q.Top > MaxTop {
+		return Query{}, &QueryError{Param: "top", Value: strconv.Itoa(q.Top), Reason: "must be a whole number from 1 to " + strconv.Itoa(MaxTop)}
+	}
+	if q.Top == 0 {
+		q.Top = DefaultTop
+	}
+
+	if q.Bucket == 0 {
+		q.Bucket = autoBucket(q.Until.Sub(q.Since))
+	}
+	if q.Bucket < time.Minute || q.Bucket%time.Minute != 0 {
+		return Query{}, &QueryError{Param: "bucket", Value: q.Bucket.String(), Reason: "must be a positive whole number of minutes"}
+	}
+	if n := pointCount(q.Since, q.Until, q.Bucket); n > MaxSeriesPoints {
+		return Query{}, &QueryError{
+			Param:  "bucket",
+			Value:  formatBucket(q.Bucket),
+			Reason: fmt.Sprintf("gives %d points over the window, more than the maximum of %d, so pick a wider bucket or a shorter window", n, MaxSeriesPoints),
+		}
+	}
 	return q, nil
+}
+
+// autoBucket returns the narrowest width of bucketWidths that splits a
+// window of length d into at most targetSeriesPoints points. Windows too
+// long for a daily bucket get a bucket of as many whole days as keep them
+// under that number.
+func autoBucket(d time.Duration) time.Duration {
+	for _, b := range bucketWidths {
+		// One more point than d/width, for a window not aligned to the
+		// bucket width.
+		if d/b.width+1 <= targetSeriesPoints {
+			return b.width
+		}
+	}
+	const day = 24 * time.Hour
+	days := d/(day*(targetSeriesPoints-1)) + 1
+	return days * day
+}
+
+// pointCount returns the number of buckets of width w between the bucket
+// that contains since and until.
+func pointCount(since, until time.Time, w time.Duration) int64 {
+	// Sub saturates for windows longer than 292 years, so the division
+	// rounds up without adding to the duration.
+	d := until.Sub(since.Truncate(w))
+	n := int64(d / w)
+	if d%w != 0 {
+		n++
+	}
+	return n
+}
+
+// formatBucket writes a bucket width the way the bucket parameter spells
+// it: in days, hours or minutes, whichever divides it.
+func formatBucket(w time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case w >= day && w%day == 0:
+		return strconv.FormatInt(int64(w/day), 10) + "d"
+	case w >= time.Hour && w%time.Hour == 0:
+		return strconv.FormatInt(int64(w/time.Hour), 10) + "h"
+	case w%time.Minute == 0:
+		return strconv.FormatInt(int64(w/time.Minute), 10) + "m"
+	}
+	return w.String()
 }

@@ -32,8 +32,20 @@ func TestParseQueryValid(t *testing.T) {
 			want: analytics.Query{Since: time.Date(2026, 12, 4, 17, 0, 0, 0, time.UTC), Until: time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)}},
 		{name: "since with offset", raw: "since=" + url.QueryEscape("2026-12-04T19:30:00+02:00"),
 			want: analytics.Query{Since: time.Date(2026, 12, 4, 17, 30, 0, 0, time.UTC)}},
-		{name: "empty values", raw: "type=&window=&since=&until=", want: analytics.Query{}},
+		{name: "empty values", raw: "type=&window=&since=&until=&endpoint=&provider=&model=&key=&sort=&top=&bucket=", want: analytics.Query{}},
 		{name: "unknown parameter", raw: "format=csv", want: analytics.Query{}},
+		{name: "filters", raw: "endpoint=%2Fapi%2Fai%2Fchat&provider=openai&model=gpt-4o-mini&key=team-a",
+			want: analytics.Query{Filter: analytics.Filter{Endpoint: "/api/ai/chat", Provider: "openai", Model: "gpt-4o-mini", Key: "team-a"}}},
+		{name: "filter keeps markup as given", raw: "model=" + url.QueryEscape("<img src=x onerror=alert(1)>"),
+			want: analytics.Query{Filter: analytics.Filter{Model: "<img src=x onerror=alert(1)>"}}},
+		{name: "sort cost", raw: "sort=cost", want: analytics.Query{Sort: analytics.SortCost}},
+		{name: "sort calls", raw: "sort=calls", want: analytics.Query{Sort: analytics.SortCalls}},
+		{name: "top 1", raw: "top=1", want: analytics.Query{Top: 1}},
+		{name: "top max", raw: "top=1000", want: analytics.Query{Top: analytics.MaxTop}},
+		{name: "bucket 1m", raw: "bucket=1m", want: analytics.Query{Bucket: time.Minute}},
+		{name: "bucket 15m", raw: "bucket=15m", want: analytics.Query{Bucket: 15 * time.Minute}},
+		{name: "bucket 3h", raw: "bucket=3h", want: analytics.Query{Bucket: 3 * time.Hour}},
+		{name: "bucket 1d", raw: "bucket=1d", want: analytics.Query{Bucket: 24 * time.Hour}},
 	}
 	for _, tt := range tests {
 		tt := tt
@@ -48,7 +60,8 @@ func TestParseQueryValid(t *testing.T) {
 				t.Fatalf("ParseQuery: %v", err)
 			}
 			if got.Type != tt.want.Type || got.Window != tt.want.Window ||
-				!got.Since.Equal(tt.want.Since) || !got.Until.Equal(tt.want.Until) {
+				!got.Since.Equal(tt.want.Since) || !got.Until.Equal(tt.want.Until) ||
+				got.Filter != tt.want.Filter || got.Sort != tt.want.Sort || got.Top != tt.want.Top || got.Bucket != tt.want.Bucket {
 				t.Errorf("ParseQuery(%q) = %+v, want %+v", tt.raw, got, tt.want)
 			}
 		})
@@ -71,6 +84,15 @@ func TestParseQueryInvalid(t *testing.T) {
 		{name: "malformed since", raw: "since=yesterday", param: "since"},
 		{name: "since without zone", raw: "since=2026-12-04T17:00:00", param: "since"},
 		{name: "malformed until", raw: "until=1733338800", param: "until"},
+		{name: "unknown sort", raw: "sort=spend", param: "sort"},
+		{name: "top zero", raw: "top=0", param: "top"},
+		{name: "top negative", raw: "top=-5", param: "top"},
+		{name: "top above max", raw: "top=1001", param: "top"},
+		{name: "top fraction", raw: "top=2.5", param: "top"},
+		{name: "top not a number", raw: "top=all", param: "top"},
+		{name: "unknown bucket", raw: "bucket=2m", param: "bucket"},
+		{name: "bucket in Go syntax", raw: "bucket=1h0m0s", param: "bucket"},
+		{name: "bucket in seconds", raw: "bucket=60", param: "bucket"},
 	}
 	for _, tt := range tests {
 		tt := tt

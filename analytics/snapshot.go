@@ -20,6 +20,9 @@ type Snapshot struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	// Window is the time range the snapshot covers.
 	Window Window `json:"window"`
+	// Filter is the Query's filter. It is nil, and absent from the JSON,
+	// when the snapshot covers every call.
+	Filter *Filter `json:"filter,omitempty"`
 	// Usage is the usage section, set for TypeAll and TypeUsage.
 	Usage *UsageSection `json:"usage,omitempty"`
 	// Errors is the errors section, set for TypeAll and TypeErrors.
@@ -37,6 +40,21 @@ type Snapshot struct {
 type Window struct {
 	Since time.Time `json:"since"`
 	Until time.Time `json:"until"`
+	// Bucket is the width of the points of every time series, spelled as
+	// the bucket query parameter spells it, such as "15m" or "1d".
+	Bucket string `json:"bucket"`
+	// BucketSeconds is the same width in seconds.
+	BucketSeconds int64 `json:"bucket_seconds"`
+}
+
+// OtherRow is embedded in every row of a breakdown. Its fields are set only
+// on the row that a breakdown cut to its top rows ends with, which sums the
+// rows left out. That row's name fields are empty.
+type OtherRow struct {
+	// Other is true on the row that sums the rows left out.
+	Other bool `json:"other,omitempty"`
+	// OtherRows is the number of rows that the other row sums.
+	OtherRows int `json:"other_rows,omitempty"`
 }
 
 // TokenCounts sums the tokens of calls with known usage. Input includes
@@ -71,12 +89,22 @@ type UsageSection struct {
 	Tokens TokenCounts `json:"tokens"`
 	// CostUSD is the spend of priced calls, in USD.
 	CostUSD float64 `json:"cost_usd"`
+	// CacheHitRatio is the share of input tokens served from the
+	// provider's prompt cache: Tokens.CachedInput divided by Tokens.Input,
+	// or 0 without input tokens.
+	CacheHitRatio float64 `json:"cache_hit_ratio"`
 	// ByProvider breaks the usage down by provider.
 	ByProvider []ProviderUsage `json:"by_provider"`
 	// ByModel breaks the usage down by provider and model.
 	ByModel []ModelUsage `json:"by_model"`
 	// ByEndpoint breaks the usage down by the caller's endpoint.
 	ByEndpoint []EndpointUsage `json:"by_endpoint"`
+	// ByKey breaks the usage down by caller key. Calls without a key
+	// form the row whose key is empty.
+	ByKey []KeyUsage `json:"by_key"`
+	// Series is the usage of each bucket of the window, oldest first,
+	// with a point for every bucket, empty ones included.
+	Series []UsagePoint `json:"series"`
 }
 
 // ProviderUsage is the usage of one provider.
@@ -85,6 +113,7 @@ type ProviderUsage struct {
 	Calls    int64       `json:"calls"`
 	Tokens   TokenCounts `json:"tokens"`
 	CostUSD  float64     `json:"cost_usd"`
+	OtherRow
 }
 
 // ModelUsage is the usage of one model of one provider, as the caller
@@ -96,6 +125,7 @@ type ModelUsage struct {
 	Tokens        TokenCounts `json:"tokens"`
 	CostUSD       float64     `json:"cost_usd"`
 	UnpricedCalls int64       `json:"unpriced_calls"`
+	OtherRow
 }
 
 // EndpointUsage is the usage of one of the caller's endpoints.
@@ -104,6 +134,29 @@ type EndpointUsage struct {
 	Calls    int64       `json:"calls"`
 	Tokens   TokenCounts `json:"tokens"`
 	CostUSD  float64     `json:"cost_usd"`
+	OtherRow
+}
+
+// KeyUsage is the usage and spend of one caller key.
+type KeyUsage struct {
+	Key string `json:"key"`
+	// Calls counts every call, failed ones included.
+	Calls int64 `json:"calls"`
+	// Errors counts the provider failures among Calls.
+	Errors        int64       `json:"errors"`
+	Tokens        TokenCounts `json:"tokens"`
+	CostUSD       float64     `json:"cost_usd"`
+	UnpricedCalls int64       `json:"unpriced_calls"`
+	OtherRow
+}
+
+// UsagePoint is the usage of one bucket of a time series.
+type UsagePoint struct {
+	// Start is the start of the bucket, in UTC.
+	Start   time.Time   `json:"start"`
+	Calls   int64       `json:"calls"`
+	Tokens  TokenCounts `json:"tokens"`
+	CostUSD float64     `json:"cost_usd"`
 }
 
 // ErrorsSection counts the failed calls of the window and lists recent
@@ -120,11 +173,19 @@ type ErrorsSection struct {
 	// ByEndpoint breaks the provider failures down by endpoint.
 	ByEndpoint []EndpointErrors `json:"by_endpoint"`
 	// Recent lists the newest error events inside the window, newest first.
+	// A filter on endpoint, provider or model applies to the events too,
+	// but events carry no caller key, so a filter on key leaves Recent
+	// empty.
 	Recent []ErrorEvent `json:"recent"`
 	// Groups lists the error groups seen inside the window, as the
 	// ErrorSource orders them. Their counts cover the source's whole
-	// history, not only the window.
+	// history, not only the window. Groups carry no endpoint, provider or
+	// model, so under a filter Groups lists only the groups of the events
+	// in Recent.
 	Groups []ErrorGroup `json:"groups"`
+	// Series counts the calls and failures of each bucket of the window,
+	// oldest first, with a point for every bucket, empty ones included.
+	Series []ErrorPoint `json:"series"`
 }
 
 // EndpointErrors counts the calls and provider failures of one endpoint.
@@ -134,6 +195,22 @@ type EndpointErrors struct {
 	Errors   int64  `json:"errors"`
 	// Rate is Errors divided by Calls.
 	Rate float64 `json:"rate"`
+	OtherRow
+}
+
+// ErrorPoint counts the calls and failures of one bucket of a time series.
+type ErrorPoint struct {
+	// Start is the start of the bucket, in UTC.
+	Start time.Time `json:"start"`
+	Calls int64     `json:"calls"`
+	// Errors counts provider failures, as ErrorsSection.Total does.
+	Errors int64 `json:"errors"`
+	// Rate is Errors divided by Calls, or 0 without calls.
+	Rate float64 `json:"rate"`
+	// ByCategory counts failed calls by category, canceled ones included.
+	// Only categories with failures are listed, and it is absent from the
+	// JSON when the bucket has none.
+	ByCategory map[errmon.Category]int64 `json:"by_category,omitempty"`
 }
 
 // ErrorEvent is one failed call as the ErrorSource recorded it. The stack
@@ -186,10 +263,26 @@ type PerformanceSection struct {
 	// TTFT summarizes the time to first token of streamed calls. It is nil,
 	// and absent from the JSON, when no streamed call received a token.
 	TTFT *Latency `json:"ttft_ms,omitempty"`
+	// CallsPerMinute is the throughput: Calls divided by the length of the
+	// window in minutes.
+	CallsPerMinute float64 `json:"calls_per_minute"`
+	// StreamCalls counts the streamed calls among Calls.
+	StreamCalls int64 `json:"stream_calls"`
+	// StreamOutputTokensPerSecond is the output speed of streamed calls:
+	// their output tokens divided by the sum of their latencies (request
+	// to last chunk, so time to first token included) in seconds. A
+	// rollup counts the tokens of all its calls together, so only the
+	// rollups (one series, one minute) whose calls were all streamed and
+	// all reported usage are measured. It is nil, and absent from the
+	// JSON, when no rollup qualifies.
+	StreamOutputTokensPerSecond *float64 `json:"stream_output_tokens_per_second,omitempty"`
 	// ByEndpoint breaks the performance down by endpoint.
 	ByEndpoint []EndpointPerformance `json:"by_endpoint"`
 	// ByModel breaks the performance down by provider and model.
 	ByModel []ModelPerformance `json:"by_model"`
+	// Series summarizes the latencies of each bucket of the window, oldest
+	// first, with a point for every bucket, empty ones included.
+	Series []PerformancePoint `json:"series"`
 }
 
 // EndpointPerformance is the performance of one endpoint. TTFT is nil when
@@ -200,17 +293,32 @@ type EndpointPerformance struct {
 	SuccessRate float64  `json:"success_rate"`
 	Latency     Latency  `json:"latency_ms"`
 	TTFT        *Latency `json:"ttft_ms,omitempty"`
+	OtherRow
 }
 
 // ModelPerformance is the performance of one model of one provider. TTFT
-// is nil when no streamed call to the model received a token.
+// is nil when no streamed call to the model received a token, and
+// StreamOutputTokensPerSecond is measured as in PerformanceSection.
 type ModelPerformance struct {
-	Provider    string   `json:"provider"`
-	Model       string   `json:"model"`
-	Calls       int64    `json:"calls"`
-	SuccessRate float64  `json:"success_rate"`
-	Latency     Latency  `json:"latency_ms"`
-	TTFT        *Latency `json:"ttft_ms,omitempty"`
+	Provider                    string   `json:"provider"`
+	Model                       string   `json:"model"`
+	Calls                       int64    `json:"calls"`
+	SuccessRate                 float64  `json:"success_rate"`
+	Latency                     Latency  `json:"latency_ms"`
+	TTFT                        *Latency `json:"ttft_ms,omitempty"`
+	StreamOutputTokensPerSecond *float64 `json:"stream_output_tokens_per_second,omitempty"`
+	OtherRow
+}
+
+// PerformancePoint summarizes the latencies of one bucket of a time
+// series. All latencies are 0 for a bucket without calls, and TTFT is nil
+// when no streamed call of the bucket received a token.
+type PerformancePoint struct {
+	// Start is the start of the bucket, in UTC.
+	Start   time.Time `json:"start"`
+	Calls   int64     `json:"calls"`
+	Latency Latency   `json:"latency_ms"`
+	TTFT    *Latency  `json:"ttft_ms,omitempty"`
 }
 
 // RateLimitsSection counts rate-limit decisions by rule. The counts cover

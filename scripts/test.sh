@@ -95,6 +95,15 @@ trap stop_postgres EXIT
 trap 'exit 130' INT TERM
 start_postgres
 
+# Chromium for the dashboard's browser test.
+. scripts/chromium.sh
+if chromium=$(find_chromium); then
+	export AIMETER_CHROMIUM="$chromium"
+	echo "Chromium for the browser test: $chromium"
+else
+	echo "Chromium not found: the dashboard browser test will skip, or fail under CI=true."
+fi
+
 status=0
 
 unformatted=$(gofmt -l $(git ls-files -co --exclude-standard '*.go') 2>/dev/null || true)
