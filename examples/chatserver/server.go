@@ -18,6 +18,7 @@ import (
 	"github.com/aimeter/aimeter/ratelimit"
 	"github.com/aimeter/aimeter/usage"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -135,7 +136,7 @@ func newApp(cfg config) *app {
 		a.metrics.AddRateLimiter(l)
 	}
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(a.metrics)
+	registry.MustRegister(a.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	a.handler = mux
 	return a

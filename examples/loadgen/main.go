@@ -77,9 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// waits for them, so one read after the run is enough.
 	after, err := fetchCounts(context.Background(), client, cfg.url)
 	if err != nil {
+		// The clients' own counts are still worth printing, as when the
+		// server was stopped during the run.
+		report(stdout, res, nil)
 		return fmt.Errorf("read analytics after the run: %w", err)
 	}
-	diffs := report(stdout, res, after.minus(before))
+	delta := after.minus(before)
+	diffs := report(stdout, res, &delta)
 	if diffs > 0 && cfg.exitOnDiffs {
 		return fmt.Errorf("%d counts differ between the clients and the server", diffs)
 	}
@@ -412,8 +416,9 @@ func fetchCounts(ctx context.Context, client *http.Client, base string) (counts,
 	return c, nil
 }
 
-// report prints the summary and returns how many counts differ.
-func report(w io.Writer, res *results, server counts) int {
+// report prints the summary and returns how many counts differ from the
+// server's. A nil server prints the clients' counts alone.
+func report(w io.Writer, res *results, server *counts) int {
 	var total, ok, limited, failed [kinds]int64
 	statuses := map[int]int64{}
 	for k := kind(0); k < kinds; k++ {
@@ -448,6 +453,9 @@ func report(w io.Writer, res *results, server counts) int {
 	fmt.Fprintln(w)
 	p50, p95, p99 := percentiles(res.latencies)
 	fmt.Fprintf(w, "latency: p50 %v  p95 %v  p99 %v\n", p50, p95, p99)
+	if server == nil {
+		return 0
+	}
 
 	// What the server should have counted, from what the clients saw. A
 	// chat or stream request that got past the limits made one provider

@@ -209,3 +209,76 @@ func TestLoadWithInjectedFaults(t *testing.T) {
 	// evaluation resolves the alert.
 	srv.waitForLog(t, "alert resolved", 60*time.Second)
 }
+
+// TestShutdownLosesNothing stops the chat server with SIGTERM while
+// loadgen keeps it busy, then checks that the server exits in time, logs
+// no lost records, and that its SQLite store holds one record for every
+// 200 the clients got.
+func TestShutdownLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and drives the chat server; skipped with -short")
+	}
+	bin := buildChatserver(t)
+	dbPath := filepath.Join(t.TempDir(), "usage.db")
+	srv := startChatserver(t, bin, []string{"AIMETER_SIM_LATENCY=2ms", "OPENAI_BASE_URL=", "OPENAI_API_KEY="},
+		"-store", "sqlite:"+dbPath)
+
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"-url", srv.url, "-c", "8", "-d", "30s", "-mix", "chat=100", "-keys", "1000", "-progress", "off"}
+		done <- run(context.Background(), args, &out, io.Discard)
+	}()
+
+	// Stop the server once it has answered a few hundred requests.
+	srv.waitForLog(t, "chatserver listening", time.Second)
+	for {
+		resp, err := http.Get(srv.url + "/api/analytics?type=usage")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap struct {
+			Usage struct {
+				Calls int64 `json:"calls"`
+			} `json:"usage"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&snap)
+		resp.Body.Close()
+		if snap.Usage.Calls >= 300 {
+			break
+		}
+	}
+	stopAt := time.Now()
+	if err := srv.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("chatserver exit: %v\n%s", err, srv.log())
+	}
+	if took := time.Since(stopAt); took > 25*time.Second {
+		t.Errorf("shutdown took %v, want it within the server's timeouts", took)
+	}
+	// loadgen cannot read the analytics of a stopped server; its error
+	// says so, and its counts are still printed.
+	<-done
+
+	log := srv.log()
+	if !strings.Contains(log, "records_lost=0") {
+		t.Errorf("log lacks records_lost=0:\n%s", log)
+	}
+	written := regexp.MustCompile(`records_written=(\d+)`).FindStringSubmatch(log)
+	if written == nil {
+		t.Fatalf("log lacks records_written:\n%s", log)
+	}
+
+	// The store, reopened by a second server, holds every call.
+	srv2 := startChatserver(t, bin, []string{"OPENAI_BASE_URL=", "OPENAI_API_KEY="}, "-store", "sqlite:"+dbPath)
+	calls, _, _ := analyticsCounts(t, srv2.url)
+	if strconv.FormatInt(calls, 10) != written[1] {
+		t.Errorf("calls in the store after restart = %d, want the %s written", calls, written[1])
+	}
+	ok := statusCounts(t, out.String())["200"]
+	if ok == 0 || ok != calls {
+		t.Errorf("client 200s = %d, want the %d calls in the store", ok, calls)
+	}
+}
