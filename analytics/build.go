@@ -362,10 +362,11 @@ func latencyOf(h *usage.Histogram) Latency {
 	if h.Count() == 0 {
 		return Latency{}
 	}
+	q := h.Quantiles(0.50, 0.95, 0.99)
 	return Latency{
-		P50:  millis(h.Quantile(0.50)),
-		P95:  millis(h.Quantile(0.95)),
-		P99:  millis(h.Quantile(0.99)),
+		P50:  millis(q[0]),
+		P95:  millis(q[1]),
+		P99:  millis(q[2]),
 		Mean: millis(h.Mean()),
 		Max:  millis(h.Max()),
 	}
