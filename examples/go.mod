@@ -7,6 +7,7 @@ require (
 	github.com/aimeter/aimeter/usage/pgstore v0.0.0
 	github.com/aimeter/aimeter/usage/sqlitestore v0.0.0
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/sashabaranov/go-openai v1.43.0
 )
 
@@ -16,12 +17,14 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 )
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
 	github.com/aimeter/aimeter/analytics/otelexport v0.0.0
 	github.com/aimeter/aimeter/analytics/promexport v0.0.0
+	github.com/aimeter/aimeter/ratelimit/redislimit v0.0.0
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
@@ -71,3 +74,5 @@ replace (
 replace github.com/aimeter/aimeter/analytics/promexport => ../analytics/promexport
 
 replace github.com/aimeter/aimeter/analytics/otelexport => ../analytics/otelexport
+
+replace github.com/aimeter/aimeter/ratelimit/redislimit => ../ratelimit/redislimit

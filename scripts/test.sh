@@ -91,9 +91,24 @@ start_postgres() {
 	stop_postgres
 }
 
-trap stop_postgres EXIT
+# Redis for the tests of ratelimit/redislimit: a throwaway server on a free
+# loopback port, unless AIMETER_TEST_REDIS_ADDR already names one.
+. scripts/redis.sh
+
+stop_services() {
+	stop_postgres
+	stop_redis
+}
+trap stop_services EXIT
 trap 'exit 130' INT TERM
 start_postgres
+if [ -n "${AIMETER_TEST_REDIS_ADDR:-}" ]; then
+	echo "Redis tests use the server at AIMETER_TEST_REDIS_ADDR"
+elif start_redis; then
+	echo "Redis for the tests on $AIMETER_TEST_REDIS_ADDR"
+else
+	echo "Redis not started: the Redis tests will skip, or fail under CI=true."
+fi
 
 # Chromium for the dashboard's browser test.
 . scripts/chromium.sh

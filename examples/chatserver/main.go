@@ -75,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:3000", "address to listen on, host:port")
 	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory", "sqlite:PATH" or "postgres:DSN"`)
+	redisAddr := fs.String("redis", "", "address of a Redis server, host:port, to keep the rate limits in so that every replica shares them; empty keeps them in this process")
+	redisTimeout := fs.Duration("redis-timeout", 50*time.Millisecond, "longest wait for one Redis limit decision before it fails open")
 	providerTimeout := fs.Duration("provider-timeout", 2*time.Minute, "timeout of one provider call")
 	alertRate := fs.Float64("alert-error-rate", 0.05, "log an alert when the share of failed provider calls exceeds this; 0 turns it off")
 	alertWindow := fs.Duration("alert-window", 5*time.Minute, "window of the error-rate alert, from 10s to 1h")
@@ -128,7 +130,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		alerts = append(alerts, rule)
 	}
 
-	a := newApp(config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}, Observers: observers, Alerts: alerts})
+	cfg := config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}, Observers: observers, Alerts: alerts}
+	limitsAt := "memory"
+	if *redisAddr != "" {
+		build, closeRedis, err := openRedis(*redisAddr, *redisTimeout)
+		if err != nil {
+			return err
+		}
+		defer closeRedis()
+		cfg.Limits = build
+		limitsAt = "redis " + *redisAddr
+	}
+
+	a := newApp(cfg)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -137,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// cannot hold a connection, or shutdown, for long. There is no
 	// WriteTimeout: streamed replies may run for minutes.
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	logger.Info("chatserver listening", "url", "http://"+ln.Addr().String(), "provider", providerDesc, "store", storeLabel(*storeSpec))
+	logger.Info("chatserver listening", "url", "http://"+ln.Addr().String(), "provider", providerDesc, "store", storeLabel(*storeSpec), "limits", limitsAt)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

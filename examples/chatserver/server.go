@@ -46,12 +46,37 @@ type config struct {
 	Secrets []string
 	// Alerts are the error-rate rules whose alerts are logged.
 	Alerts []errmon.AlertRule
+	// Limits builds the route limits from the three rules; nil keeps them
+	// in memory. The -redis flag sets it.
+	Limits func(api, agent, stream ratelimit.Rule) routeLimits
 	// Observers see every provider call, such as an OpenTelemetry
 	// exporter.
 	Observers []usage.Observer
 	// APIRule, AgentRule and StreamRule replace the presets of the same
 	// names when set; benchmarks use them to lift the limits.
 	APIRule, AgentRule, StreamRule ratelimit.Rule
+}
+
+// routeLimits are the limiters of the three routes: chat spends the API
+// rule; stream spends the API and streaming rules at once, all or nothing;
+// agent spends the agent rule. Reporters supply each rule's counts, once.
+type routeLimits struct {
+	chat, stream, agent ratelimit.Limiter
+	reporters           []ratelimit.StatsReporter
+}
+
+// memoryLimits keeps the route limits in this process.
+func memoryLimits(api, agent, stream ratelimit.Rule, now func() time.Time) routeLimits {
+	clock := ratelimit.WithClock(now)
+	apiLimit := ratelimit.NewMemory(api, clock)
+	agentLimit := ratelimit.NewMemory(agent, clock)
+	streamLimit := ratelimit.NewMemory(stream, clock)
+	return routeLimits{
+		chat:      apiLimit,
+		stream:    ratelimit.All(apiLimit, streamLimit),
+		agent:     agentLimit,
+		reporters: []ratelimit.StatsReporter{apiLimit, agentLimit, streamLimit},
+	}
 }
 
 // orPreset returns r, or preset when r is the zero Rule.
@@ -71,9 +96,9 @@ type app struct {
 	monitor  *errmon.Monitor
 	metrics  *promexport.Exporter
 
-	apiLimit, agentLimit, streamLimit *ratelimit.Memory
-	key                               ratelimit.KeyFunc
-	handler                           http.Handler
+	limits  routeLimits
+	key     ratelimit.KeyFunc
+	handler http.Handler
 }
 
 // newApp builds the server's routes around cfg.
@@ -107,16 +132,22 @@ func newApp(cfg config) *app {
 	}
 	a.tracker = usage.NewTracker(cfg.Store, opts...)
 
-	clock := ratelimit.WithClock(now)
-	a.apiLimit = ratelimit.NewMemory(orPreset(cfg.APIRule, ratelimit.APIRule), clock)
-	a.agentLimit = ratelimit.NewMemory(orPreset(cfg.AgentRule, ratelimit.AgentRule), clock)
-	a.streamLimit = ratelimit.NewMemory(orPreset(cfg.StreamRule, ratelimit.StreamRule), clock)
+	rules := [3]ratelimit.Rule{
+		orPreset(cfg.APIRule, ratelimit.APIRule),
+		orPreset(cfg.AgentRule, ratelimit.AgentRule),
+		orPreset(cfg.StreamRule, ratelimit.StreamRule),
+	}
+	if cfg.Limits != nil {
+		a.limits = cfg.Limits(rules[0], rules[1], rules[2])
+	} else {
+		a.limits = memoryLimits(rules[0], rules[1], rules[2], now)
+	}
 	byKey := clientKey(ratelimit.KeyByHeader(apiKeyHeader), ratelimit.KeyByIP())
 	a.key = byKey
 
-	chatLimited := ratelimit.Middleware(a.apiLimit, byKey)(http.HandlerFunc(a.chat))
-	streamLimited := ratelimit.Middleware(ratelimit.All(a.apiLimit, a.streamLimit), byKey)(http.HandlerFunc(a.chatStream))
-	agentLimited := ratelimit.Middleware(a.agentLimit, byKey)(http.HandlerFunc(a.agent))
+	chatLimited := ratelimit.Middleware(a.limits.chat, byKey)(http.HandlerFunc(a.chat))
+	streamLimited := ratelimit.Middleware(a.limits.stream, byKey)(http.HandlerFunc(a.chatStream))
+	agentLimited := ratelimit.Middleware(a.limits.agent, byKey)(http.HandlerFunc(a.agent))
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/ai/chat", postOnly(parseChat(chatLimited, streamLimited)))
@@ -124,7 +155,7 @@ func newApp(cfg config) *app {
 	mux.Handle("/api/analytics", analytics.Handler(analytics.Config{
 		Store:    cfg.Store,
 		Errors:   a.monitor,
-		Limiters: []ratelimit.StatsReporter{a.apiLimit, a.agentLimit, a.streamLimit},
+		Limiters: a.limits.reporters,
 		Tracker:  a.tracker,
 		Clock:    now,
 	}))
@@ -132,7 +163,7 @@ func newApp(cfg config) *app {
 
 	// Each app has a registry of its own, so tests can run several.
 	a.metrics.AddTracker(a.tracker)
-	for _, l := range []*ratelimit.Memory{a.apiLimit, a.agentLimit, a.streamLimit} {
+	for _, l := range a.limits.reporters {
 		a.metrics.AddRateLimiter(l)
 	}
 	registry := prometheus.NewRegistry()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -280,5 +281,99 @@ func TestShutdownLosesNothing(t *testing.T) {
 	ok := statusCounts(t, out.String())["200"]
 	if ok == 0 || ok != calls {
 		t.Errorf("client 200s = %d, want the %d calls in the store", ok, calls)
+	}
+}
+
+// redisAddr returns the address of a Redis server for the test: the one in
+// AIMETER_TEST_REDIS_ADDR, or one it starts on a free loopback port. It
+// skips the test when there is none, or fails it under CI=true.
+func redisAddr(t *testing.T) string {
+	t.Helper()
+	if addr := os.Getenv("AIMETER_TEST_REDIS_ADDR"); addr != "" {
+		return addr
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server not found and AIMETER_TEST_REDIS_ADDR not set; CI must provide Redis")
+		}
+		t.Skip("redis-server not found and AIMETER_TEST_REDIS_ADDR not set; make test starts one")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if i == 100 {
+			t.Fatalf("redis-server on %s did not start: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReplicasShareLimitsThroughRedis runs three chat servers on one
+// Redis and sends 150 requests from one client spread across them within
+// a second: the API limit of 100 per minute holds across the three.
+func TestReplicasShareLimitsThroughRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs three chat servers; skipped with -short")
+	}
+	addr := redisAddr(t)
+	bin := buildChatserver(t)
+	// A prefix of its own keeps this run's keys apart from other tests on
+	// a shared server.
+	key := "replicas-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var servers []*chatserverProcess
+	for i := 0; i < 3; i++ {
+		servers = append(servers, startChatserver(t, bin, []string{"AIMETER_SIM_LATENCY=0", "OPENAI_BASE_URL=", "OPENAI_API_KEY="},
+			// A loaded test machine can take longer than the default
+			// 50 ms, which would fail open and admit everything.
+			"-redis", addr, "-redis-timeout", "2s"))
+	}
+
+	var ok, limited, other int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 150; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, servers[i%3].url+"/api/ai/chat", strings.NewReader(`{"messages":[{"role":"user","content":"Hi"}]}`))
+			req.Header.Set("X-API-Key", key)
+			resp, err := http.DefaultClient.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				other++
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				ok++
+			case http.StatusTooManyRequests:
+				limited++
+			default:
+				other++
+			}
+		}(i)
+	}
+	wg.Wait()
+	if ok < 100 || ok > 101 || ok+limited != 150 || other != 0 {
+		t.Errorf("across three replicas: %d passed, %d rejected, %d other; want 100 (at most 101) and the rest 429", ok, limited, other)
 	}
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aimeter/aimeter/ratelimit"
+	"github.com/aimeter/aimeter/ratelimit/redislimit"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisConnectTimeout bounds the first PING to the Redis server.
+const redisConnectTimeout = 5 * time.Second
+
+// openRedis connects to the Redis server at addr and returns a function
+// that builds the route limits on it, so every replica of the server shares
+// them, and a function that closes the client. A limit that cannot reach
+// Redis fails open, as redislimit does by default, and is counted under the
+// rule's name with a ":degraded" suffix.
+//
+// timeout bounds each decision; past it, the decision fails open.
+func openRedis(addr string, timeout time.Duration) (func(api, agent, stream ratelimit.Rule) routeLimits, func() error, error) {
+	// ContextTimeoutEnabled makes go-redis honour each decision's timeout
+	// on the connection itself.
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, nil, fmt.Errorf("connect to redis at %s: %w", addr, err)
+	}
+	build := func(api, agent, stream ratelimit.Rule) routeLimits {
+		opt := redislimit.WithTimeout(timeout)
+		chat := redislimit.New(client, []ratelimit.Rule{api}, opt)
+		// The API rule's keys are the same in both limiters, so a stream
+		// spends from the same API budget as a plain chat, atomically with
+		// the streaming rule.
+		streamed := redislimit.New(client, []ratelimit.Rule{api, stream}, opt)
+		agents := redislimit.New(client, []ratelimit.Rule{agent}, opt)
+		return routeLimits{
+			chat:   chat,
+			stream: streamed,
+			agent:  agents,
+			reporters: []ratelimit.StatsReporter{
+				chat, streamed, agents,
+				chat.Degraded(), streamed.Degraded(), agents.Degraded(),
+			},
+		}
+	}
+	return build, client.Close, nil
+}
