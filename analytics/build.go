@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/aimeter/aimeter/budget"
 	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/usage"
 )
@@ -75,8 +76,27 @@ func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
 	}
 	if all {
 		snap.RateLimits = buildRateLimits(&cfg)
+		if cfg.Budgets != nil {
+			b, err := buildBudgets(ctx, cfg.Budgets)
+			if err != nil {
+				return nil, err
+			}
+			snap.Budgets = b
+		}
 	}
 	return snap, nil
+}
+
+// buildBudgets reads the budgets section from the guard.
+func buildBudgets(ctx context.Context, g BudgetReporter) (*BudgetsSection, error) {
+	keys, err := g.Report(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: read budgets: %w", err)
+	}
+	if keys == nil {
+		keys = []budget.BudgetStatus{}
+	}
+	return &BudgetsSection{Budgets: g.Budgets(), Keys: keys, Stats: g.Stats()}, nil
 }
 
 // aggregate holds the merged stats of a window: the total, and the ranked

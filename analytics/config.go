@@ -1,6 +1,8 @@
 package analytics
 
 import (
+	"context"
+	"github.com/aimeter/aimeter/budget"
 	"log/slog"
 	"net/http"
 	"time"
@@ -86,6 +88,11 @@ type Config struct {
 	// Default: nil, which serves every request.
 	Authorize func(*http.Request) bool
 
+	// Budgets supplies the budgets section of TypeAll snapshots.
+	// *budget.Guard implements it. Default: nil, which leaves the section
+	// out.
+	Budgets BudgetReporter
+
 	// Logger receives the store failures that Handler responds to with 500.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -118,3 +125,13 @@ func (c *Config) logger() *slog.Logger {
 	}
 	return slog.Default()
 }
+
+// BudgetReporter reports budgets and what each key has left of them.
+// *budget.Guard implements it.
+type BudgetReporter interface {
+	Budgets() []budget.Budget
+	Report(ctx context.Context) ([]budget.BudgetStatus, error)
+	Stats() budget.Stats
+}
+
+var _ BudgetReporter = (*budget.Guard)(nil)

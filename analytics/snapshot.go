@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"github.com/aimeter/aimeter/budget"
 	"time"
 
 	"github.com/aimeter/aimeter/errmon"
@@ -32,6 +33,9 @@ type Snapshot struct {
 	Performance *PerformanceSection `json:"performance,omitempty"`
 	// RateLimits is the rate_limits section, set for TypeAll only.
 	RateLimits *RateLimitsSection `json:"rate_limits,omitempty"`
+	// Budgets is the budgets section, set for TypeAll when the Config has
+	// Budgets.
+	Budgets *BudgetsSection `json:"budgets,omitempty"`
 }
 
 // Window is the time range [Since, Until) of a snapshot, in UTC. The data
@@ -332,4 +336,13 @@ type RuleCounts struct {
 	Rule     string `json:"rule"`
 	Allowed  int64  `json:"allowed"`
 	Rejected int64  `json:"rejected"`
+}
+
+// BudgetsSection lists the budgets, what each key has spent and reserved of
+// them in the current window, and the guard's counters. Amounts are USD for
+// spend budgets and tokens for token budgets.
+type BudgetsSection struct {
+	Budgets []budget.Budget       `json:"budgets"`
+	Keys    []budget.BudgetStatus `json:"keys"`
+	Stats   budget.Stats          `json:"stats"`
 }

@@ -13,7 +13,10 @@ require (
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/dlclark/regexp2 v1.10.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pkoukk/tiktoken-go v0.1.8 // indirect
+	github.com/pkoukk/tiktoken-go-loader v0.0.2 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -24,6 +27,8 @@ require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
 	github.com/aimeter/aimeter/analytics/otelexport v0.0.0
 	github.com/aimeter/aimeter/analytics/promexport v0.0.0
+	github.com/aimeter/aimeter/budget/redisbudget v0.0.0
+	github.com/aimeter/aimeter/budget/tokenizer v0.0.0
 	github.com/aimeter/aimeter/ratelimit/redislimit v0.0.0
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -76,3 +81,7 @@ replace github.com/aimeter/aimeter/analytics/promexport => ../analytics/promexpo
 replace github.com/aimeter/aimeter/analytics/otelexport => ../analytics/otelexport
 
 replace github.com/aimeter/aimeter/ratelimit/redislimit => ../ratelimit/redislimit
+
+replace github.com/aimeter/aimeter/budget/redisbudget => ../budget/redisbudget
+
+replace github.com/aimeter/aimeter/budget/tokenizer => ../budget/tokenizer

@@ -714,6 +714,25 @@
     ], "No rate limiters reported.");
   }
 
+  function renderBudgets(snap) {
+    const panel = byId("panel-budgets");
+    if (!snap.budgets) {
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = false;
+    const amount = (b, v) => (b.unit === "usd" ? formatUSD(v) : formatCompact(v));
+    fillTable("table-budgets", snap.budgets.keys, [
+      { text: (b) => b.name, className: "name" },
+      { text: (b) => b.key, className: "name" },
+      { text: (b) => amount(b, b.spent), className: "num", value: (b) => b.spent },
+      { text: (b) => amount(b, b.reserved), className: "num", value: (b) => b.reserved },
+      { text: (b) => amount(b, b.limit), className: "num", value: (b) => b.limit },
+      { text: (b) => amount(b, b.remaining), className: "num", value: (b) => b.remaining },
+      { text: (b) => formatTime(b.window_end), className: "time" },
+    ], "No key has spent from a budget in its current window.");
+  }
+
   function render(snap) {
     renderTotals(snap);
     renderCharts(snap);
@@ -722,6 +741,7 @@
     renderKeys(snap);
     renderErrors(snap);
     renderRateLimits(snap);
+    renderBudgets(snap);
   }
 
   // ---- state and loading ----

@@ -43,6 +43,7 @@ import (
 	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/internal/simprovider"
 	"github.com/aimeter/aimeter/usage"
+	"github.com/redis/go-redis/v9"
 	openai "github.com/sashabaranov/go-openai"
 )
 
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory", "sqlite:PATH" or "postgres:DSN"`)
 	redisAddr := fs.String("redis", "", "address of a Redis server, host:port, to keep the rate limits in so that every replica shares them; empty keeps them in this process")
 	redisTimeout := fs.Duration("redis-timeout", 50*time.Millisecond, "longest wait for one Redis limit decision before it fails open")
+	dailyUSD := fs.Float64("budget-daily-usd", 0, "spend budget per client key and calendar day, in USD; a call that would cross it answers 402; 0 turns it off")
+	budgetZone := fs.String("budget-tz", "UTC", "time zone whose midnight starts a budget day, such as Europe/Berlin")
 	providerTimeout := fs.Duration("provider-timeout", 2*time.Minute, "timeout of one provider call")
 	alertRate := fs.Float64("alert-error-rate", 0.05, "log an alert when the share of failed provider calls exceeds this; 0 turns it off")
 	alertWindow := fs.Duration("alert-window", 5*time.Minute, "window of the error-rate alert, from 10s to 1h")
@@ -132,14 +135,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	cfg := config{Client: client, Provider: providerName, Store: store, Logger: logger, Secrets: []string{getenv("OPENAI_API_KEY")}, Observers: observers, Alerts: alerts}
 	limitsAt := "memory"
+	var redisClient *redis.Client
 	if *redisAddr != "" {
-		build, closeRedis, err := openRedis(*redisAddr, *redisTimeout)
+		client, build, err := openRedis(*redisAddr, *redisTimeout)
 		if err != nil {
 			return err
 		}
-		defer closeRedis()
+		defer client.Close()
+		redisClient = client
 		cfg.Limits = build
 		limitsAt = "redis " + *redisAddr
+	}
+	if *dailyUSD > 0 {
+		guard, err := dailyBudget(*dailyUSD, *budgetZone, redisClient, logger)
+		if err != nil {
+			return err
+		}
+		cfg.Guard = guard
+		logger.Info("daily spend budget per key", "usd", *dailyUSD, "time_zone", *budgetZone, "ledger", limitsAt)
 	}
 
 	a := newApp(cfg)

@@ -13,14 +13,14 @@ import (
 // redisConnectTimeout bounds the first PING to the Redis server.
 const redisConnectTimeout = 5 * time.Second
 
-// openRedis connects to the Redis server at addr and returns a function
-// that builds the route limits on it, so every replica of the server shares
-// them, and a function that closes the client. A limit that cannot reach
+// openRedis connects to the Redis server at addr and returns the client and
+// a function that builds the route limits on it, so every replica of the
+// server shares them. A limit that cannot reach
 // Redis fails open, as redislimit does by default, and is counted under the
 // rule's name with a ":degraded" suffix.
 //
 // timeout bounds each decision; past it, the decision fails open.
-func openRedis(addr string, timeout time.Duration) (func(api, agent, stream ratelimit.Rule) routeLimits, func() error, error) {
+func openRedis(addr string, timeout time.Duration) (*redis.Client, func(api, agent, stream ratelimit.Rule) routeLimits, error) {
 	// ContextTimeoutEnabled makes go-redis honour each decision's timeout
 	// on the connection itself.
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
@@ -48,5 +48,5 @@ func openRedis(addr string, timeout time.Duration) (func(api, agent, stream rate
 			},
 		}
 	}
-	return build, client.Close, nil
+	return client, build, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aimeter/aimeter/analytics"
 	"github.com/aimeter/aimeter/analytics/promexport"
+	"github.com/aimeter/aimeter/budget"
 	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/ratelimit"
 	"github.com/aimeter/aimeter/usage"
@@ -46,6 +47,8 @@ type config struct {
 	Secrets []string
 	// Alerts are the error-rate rules whose alerts are logged.
 	Alerts []errmon.AlertRule
+	// Guard, when set, holds each client key to its spend budgets.
+	Guard *budget.Guard
 	// Limits builds the route limits from the three rules; nil keeps them
 	// in memory. The -redis flag sets it.
 	Limits func(api, agent, stream ratelimit.Rule) routeLimits
@@ -95,6 +98,7 @@ type app struct {
 	tracker  *usage.Tracker
 	monitor  *errmon.Monitor
 	metrics  *promexport.Exporter
+	guard    *budget.Guard
 
 	limits  routeLimits
 	key     ratelimit.KeyFunc
@@ -127,6 +131,11 @@ func newApp(cfg config) *app {
 	})
 	a.metrics = promexport.New()
 	opts := []usage.TrackerOption{usage.WithMonitor(a.monitor), usage.WithClock(now), usage.WithLogger(cfg.Logger), usage.WithObserver(a.metrics)}
+	if cfg.Guard != nil {
+		// The guard settles each reservation from the call's record.
+		a.guard = cfg.Guard
+		opts = append(opts, usage.WithObserver(cfg.Guard))
+	}
 	for _, o := range cfg.Observers {
 		opts = append(opts, usage.WithObserver(o))
 	}
@@ -158,6 +167,7 @@ func newApp(cfg config) *app {
 		Limiters: a.limits.reporters,
 		Tracker:  a.tracker,
 		Clock:    now,
+		Budgets:  budgetReporter(a.guard),
 	}))
 	mux.Handle("/dashboard", analytics.Dashboard(analytics.DashboardConfig{APIPath: "/api/analytics"}))
 
@@ -314,9 +324,7 @@ type chatReply struct {
 func (a *app) chat(w http.ResponseWriter, r *http.Request) {
 	req := requestOf(r)
 	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model, Key: a.callerKey(r)}
-	resp, err := usage.TrackCall(r.Context(), a.tracker, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
-		return a.client.CreateChatCompletion(ctx, req.openai())
-	})
+	resp, err := a.createChat(r.Context(), call, req.openai())
 	if err != nil {
 		a.providerFailed(w, err)
 		return
@@ -338,7 +346,7 @@ func firstContent(resp *openai.ChatCompletionResponse) string {
 func (a *app) chatStream(w http.ResponseWriter, r *http.Request) {
 	req := requestOf(r)
 	call := usage.Call{Endpoint: "/api/ai/chat", Provider: a.provider, Model: req.Model, Key: a.callerKey(r)}
-	stream, err := usage.TrackChatStream(r.Context(), a.tracker, call, a.client, req.openai())
+	stream, err := a.openStream(r.Context(), call, req.openai())
 	if err != nil {
 		a.providerFailed(w, err)
 		return
@@ -409,9 +417,7 @@ func (a *app) agent(w http.ResponseWriter, r *http.Request) {
 		history = append(history, openai.ChatCompletionMessage{Role: "system", Content: step.instruction})
 		call := usage.Call{Endpoint: "/api/ai/agent", Provider: a.provider, Model: req.Model, Key: key, Labels: map[string]string{"step": step.name}}
 		stepReq := openai.ChatCompletionRequest{Model: req.Model, Messages: history}
-		resp, err := usage.TrackCall(r.Context(), a.tracker, call, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
-			return a.client.CreateChatCompletion(ctx, stepReq)
-		})
+		resp, err := a.createChat(r.Context(), call, stepReq)
 		if err != nil {
 			a.providerFailed(w, err)
 			return
@@ -423,6 +429,36 @@ func (a *app) agent(w http.ResponseWriter, r *http.Request) {
 		reply.Answer = content
 	}
 	writeJSON(w, http.StatusOK, reply)
+}
+
+// createChat makes one tracked chat completion, within the caller's
+// budget when the server has one.
+func (a *app) createChat(ctx context.Context, call usage.Call, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error) {
+	fn := func(ctx context.Context) (openai.ChatCompletionResponse, error) {
+		return a.client.CreateChatCompletion(ctx, req)
+	}
+	if a.guard == nil {
+		return usage.TrackCall(ctx, a.tracker, call, fn)
+	}
+	return budget.TrackCall(ctx, a.guard, a.tracker, call, budget.ChatRequest(req), fn)
+}
+
+// openStream opens one tracked chat stream, within the caller's budget
+// when the server has one.
+func (a *app) openStream(ctx context.Context, call usage.Call, req openai.ChatCompletionRequest) (*usage.ChatStream, error) {
+	if a.guard == nil {
+		return usage.TrackChatStream(ctx, a.tracker, call, a.client, req)
+	}
+	return budget.TrackChatStream(ctx, a.guard, a.tracker, call, a.client, req)
+}
+
+// budgetReporter returns g as the analytics' budget source, or nil, so that
+// a nil guard leaves the budgets section out.
+func budgetReporter(g *budget.Guard) analytics.BudgetReporter {
+	if g == nil {
+		return nil
+	}
+	return g
 }
 
 // callerKey returns the key usage is kept under: the same key the limits
@@ -440,7 +476,13 @@ func (a *app) callerKey(r *http.Request) string {
 // canceled, and 502 for every other failure.
 //
 // The monitor has already logged the failure with its redacted message.
+//
+// A call the budget rejected before it reached the provider answers 402
+// (or 429 for a token budget) with the budget's headers instead.
 func (a *app) providerFailed(w http.ResponseWriter, err error) {
+	if a.guard != nil && a.guard.WriteError(w, err) {
+		return
+	}
 	category := errmon.Classify(err)
 	status := http.StatusBadGateway
 	switch category {

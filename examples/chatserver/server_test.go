@@ -31,6 +31,13 @@ type testServer struct {
 
 func startServer(t *testing.T, simCfg simprovider.Config) *testServer {
 	t.Helper()
+	return startServerWith(t, simCfg, config{})
+}
+
+// startServerWith is startServer with extra settings: Guard, Alerts and
+// the rules are taken from extra.
+func startServerWith(t *testing.T, simCfg simprovider.Config, extra config) *testServer {
+	t.Helper()
 	if simCfg.Latency == nil {
 		simCfg.Latency = simprovider.Fixed(0)
 	}
@@ -49,6 +56,8 @@ func startServer(t *testing.T, simCfg simprovider.Config) *testServer {
 		Provider: "simulated",
 		Store:    store,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Guard:    extra.Guard,
+		Alerts:   extra.Alerts,
 	})
 	srv := httptest.NewServer(a)
 	t.Cleanup(func() {
@@ -568,5 +577,70 @@ func TestRunExportsOTLP(t *testing.T) {
 	}
 	if !got["/v1/traces"] || !got["/v1/metrics"] {
 		t.Errorf("collector received %v, want /v1/traces and /v1/metrics", got)
+	}
+}
+
+func TestDailyBudgetRejectsWith402(t *testing.T) {
+	guard, err := dailyBudget(0.042, "Europe/Berlin", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerWith(t, simprovider.Config{}, config{Guard: guard})
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}`
+
+	var passed int
+	var rejected *http.Response
+	var rejectedBody []byte
+	for i := 0; i < 20 && rejected == nil; i++ {
+		resp, b := post(t, ts.url+"/api/ai/chat", body)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			passed++
+		case http.StatusPaymentRequired:
+			rejected, rejectedBody = resp, b
+		default:
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+	}
+	if rejected == nil || passed == 0 {
+		t.Fatalf("%d calls passed and none was rejected; want some to pass and then a 402", passed)
+	}
+	var reply map[string]any
+	if err := json.Unmarshal(rejectedBody, &reply); err != nil || reply["error"] == nil {
+		t.Errorf("402 body = %s, want a JSON error", rejectedBody)
+	}
+	if got := rejected.Header.Get("X-Budget-Remaining"); got == "" {
+		t.Errorf("402 lacks X-Budget-Remaining; headers %v", rejected.Header)
+	}
+
+	// The ledger holds exactly what the recorded calls cost.
+	s := getSnapshot(t, ts.url)
+	if s.Usage.Calls != int64(passed) {
+		t.Errorf("usage.calls = %d, want the %d calls that passed (a rejected call is never made)", s.Usage.Calls, passed)
+	}
+	resp, err := http.Get(ts.url + "/api/analytics?type=all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var snap struct {
+		Usage struct {
+			CostUSD float64 `json:"cost_usd"`
+		} `json:"usage"`
+		Budgets struct {
+			Keys []struct {
+				Spent    float64 `json:"spent"`
+				Reserved float64 `json:"reserved"`
+			} `json:"keys"`
+		} `json:"budgets"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Budgets.Keys) != 1 {
+		t.Fatalf("budgets.keys = %+v, want one key", snap.Budgets.Keys)
+	}
+	if k := snap.Budgets.Keys[0]; k.Spent != snap.Usage.CostUSD || k.Reserved != 0 {
+		t.Errorf("budget spent %v, reserved %v; want the recorded cost %v and nothing reserved", k.Spent, k.Reserved, snap.Usage.CostUSD)
 	}
 }
