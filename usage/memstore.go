@@ -21,19 +21,21 @@ import (
 //
 // A MemoryStore is safe for concurrent use.
 type MemoryStore struct {
-	retention time.Duration
-	now       func() time.Time
-	maxSeries int
+	retention  time.Duration
+	now        func() time.Time
+	maxSeries  int
+	maxBuckets int
 
 	mu      sync.Mutex
 	buckets map[bucketKey]*Stats
-	open    []bucketKey    // buckets whose histograms are still live
-	newest  time.Time      // start of the newest minute written
-	oldest  time.Time      // start of the oldest minute kept
-	series  map[Series]int // buckets kept per series
-	recent  []Record       // ring of the newest records
-	next    int            // ring position of the next record
-	filled  bool           // the ring has wrapped
+	minutes map[int64][]bucketKey // the buckets of each Unix minute, to drop a minute at once
+	open    []bucketKey           // buckets whose histograms are still live
+	newest  time.Time             // start of the newest minute written
+	oldest  time.Time             // start of the oldest minute kept
+	series  map[Series]int        // buckets kept per series
+	recent  []Record              // ring of the newest records
+	next    int                   // ring position of the next record
+	filled  bool                  // the ring has wrapped
 	closed  bool
 
 	// lastKey and lastStats cache the bucket of the previous record:
@@ -74,6 +76,19 @@ func WithMaxSeries(n int) MemoryOption {
 	}
 }
 
+// WithMaxBuckets sets how many rollups, one per series and minute, the
+// store keeps at most. Past it, the store drops its oldest minute, so the
+// history it holds is shorter than the retention while many series are
+// busy. A rollup takes about a kilobyte, so the default of 200,000 bounds
+// the rollups at roughly 200 MiB.
+func WithMaxBuckets(n int) MemoryOption {
+	return func(s *MemoryStore) {
+		if n > 0 {
+			s.maxBuckets = n
+		}
+	}
+}
+
 // WithRecentRecords sets how many raw records the store keeps for Recent.
 // The default is 1,000.
 func WithRecentRecords(n int) MemoryOption {
@@ -92,7 +107,15 @@ func WithStoreClock(now func() time.Time) MemoryOption {
 
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
-	s := &MemoryStore{retention: 24 * time.Hour, now: time.Now, maxSeries: 10_000, buckets: make(map[bucketKey]*Stats), series: make(map[Series]int)}
+	s := &MemoryStore{
+		retention:  24 * time.Hour,
+		now:        time.Now,
+		maxSeries:  10_000,
+		maxBuckets: 200_000,
+		buckets:    make(map[bucketKey]*Stats),
+		minutes:    make(map[int64][]bucketKey),
+		series:     make(map[Series]int),
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -165,8 +188,13 @@ func (s *MemoryStore) add(r *Record, current int64) {
 			if st, ok = s.buckets[key]; !ok {
 				st = &Stats{}
 				s.buckets[key] = st
+				s.minutes[key.start] = append(s.minutes[key.start], key)
 				s.series[key.series]++
 				s.open = append(s.open, key)
+				// The minute being written is never the one dropped.
+				if len(s.buckets) > s.maxBuckets && len(s.minutes) > 1 {
+					s.dropOldestMinute()
+				}
 			}
 		}
 		s.lastKey, s.lastStats = key, st
@@ -217,16 +245,43 @@ func (s *MemoryStore) expire() {
 		return
 	}
 	s.oldest = cut
-	s.lastStats = nil
 	limit := cut.Unix() / 60
-	for k := range s.buckets {
-		if k.start < limit {
-			delete(s.buckets, k)
-			if s.series[k.series]--; s.series[k.series] <= 0 {
-				delete(s.series, k.series)
-			}
+	for minute := range s.minutes {
+		if minute < limit {
+			s.dropMinute(minute)
 		}
 	}
+}
+
+// dropOldestMinute drops the oldest minute kept, and moves the store's
+// oldest time past it so later records for it are not kept either. s.mu
+// must be held.
+func (s *MemoryStore) dropOldestMinute() {
+	oldest := int64(-1)
+	for minute := range s.minutes {
+		if oldest < 0 || minute < oldest {
+			oldest = minute
+		}
+	}
+	if oldest < 0 {
+		return
+	}
+	s.dropMinute(oldest)
+	if next := time.Unix((oldest+1)*60, 0); next.After(s.oldest) {
+		s.oldest = next
+	}
+}
+
+// dropMinute deletes every bucket of one Unix minute. s.mu must be held.
+func (s *MemoryStore) dropMinute(minute int64) {
+	s.lastStats = nil
+	for _, k := range s.minutes[minute] {
+		delete(s.buckets, k)
+		if s.series[k.series]--; s.series[k.series] <= 0 {
+			delete(s.series, k.series)
+		}
+	}
+	delete(s.minutes, minute)
 }
 
 // compact turns the live histograms of minutes before now's minute into
@@ -304,6 +359,7 @@ func (s *MemoryStore) Close() error {
 	s.closed = true
 	s.lastStats = nil
 	s.buckets = nil
+	s.minutes = nil
 	s.series = nil
 	s.recent = nil
 	s.open = nil

@@ -3,6 +3,7 @@ package usage_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -352,5 +353,39 @@ func TestTrackerDropsOnlyInvalidRecords(t *testing.T) {
 	}
 	if st := tr.Stats(); st.Written != 9 || st.Dropped != 1 {
 		t.Errorf("stats = %+v, want 9 written and only the invalid record dropped", st)
+	}
+}
+
+func TestMemoryStoreCapsBuckets(t *testing.T) {
+	now := t0.Add(10 * time.Minute)
+	store := usage.NewMemoryStore(usage.WithMaxBuckets(20), usage.WithStoreClock(func() time.Time { return now }))
+	var records []usage.Record
+	for m := 0; m < 10; m++ {
+		for i := 0; i < 5; i++ {
+			records = append(records, rec(t0.Add(time.Duration(m)*time.Minute), "model-"+strconv.Itoa(i), time.Millisecond, usage.Tokens{Input: 1}, 1))
+		}
+	}
+	if err := store.Write(context.Background(), records); err != nil {
+		t.Fatal(err)
+	}
+	rollups, err := store.Rollups(context.Background(), t0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rollups) > 20 {
+		t.Errorf("rollups kept = %d, want at most the cap of 20", len(rollups))
+	}
+	for _, r := range rollups {
+		if r.Start.Before(t0.Add(6 * time.Minute)) {
+			t.Errorf("rollup of %v kept, want only the newest minutes", r.Start)
+		}
+	}
+	// A late record for a dropped minute is not kept either.
+	if err := store.Write(context.Background(), []usage.Record{rec(t0, "model-0", time.Millisecond, usage.Tokens{Input: 1}, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	late, _ := store.Rollups(context.Background(), t0, t0.Add(time.Minute))
+	if len(late) != 0 {
+		t.Errorf("late record for a dropped minute kept in %d rollups, want 0", len(late))
 	}
 }
