@@ -79,8 +79,8 @@ func WithMaxSeries(n int) MemoryOption {
 // WithMaxBuckets sets how many rollups, one per series and minute, the
 // store keeps at most. Past it, the store drops its oldest minute, so the
 // history it holds is shorter than the retention while many series are
-// busy. A rollup takes about a kilobyte, so the default of 200,000 bounds
-// the rollups at roughly 200 MiB.
+// busy. A rollup takes about a kilobyte, so the default of 50,000, a day
+// of 34 series, bounds the rollups at roughly 50 MiB.
 func WithMaxBuckets(n int) MemoryOption {
 	return func(s *MemoryStore) {
 		if n > 0 {
@@ -111,7 +111,7 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 		retention:  24 * time.Hour,
 		now:        time.Now,
 		maxSeries:  10_000,
-		maxBuckets: 200_000,
+		maxBuckets: 50_000,
 		buckets:    make(map[bucketKey]*Stats),
 		minutes:    make(map[int64][]bucketKey),
 		series:     make(map[Series]int),
