@@ -7,12 +7,14 @@
 #
 #   scripts/soak.sh                  # a million requests
 #   REQUESTS=100000 scripts/soak.sh  # a shorter run
+#   KEYS=200000 scripts/soak.sh      # API keys spread over (default 2,000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requests=${REQUESTS:-1000000}
 interval=${INTERVAL:-10}
 clients=${CLIENTS:-32}
+keys=${KEYS:-2000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/aimeter-soak.XXXXXX")
 server_pid=""
 cleanup() {
@@ -49,7 +51,7 @@ sample() { # prints: seconds rss_mib goroutines
 
 start=$(date +%s)
 "$work/loadgen" -url "$url" -c "$clients" -n "$requests" -mix chat=70,stream=20,agent=10 \
-	-keys 200000 -progress off >"$work/loadgen.out" 2>&1 &
+	-keys "$keys" -progress off >"$work/loadgen.out" 2>&1 &
 loadgen_pid=$!
 while kill -0 "$loadgen_pid" 2>/dev/null; do
 	sample $(( $(date +%s) - start ))
