@@ -36,4 +36,4 @@ run stores    usage/sqlitestore    ./...          '.'
 if [ -n "${AIMETER_TEST_POSTGRES_DSN:-}" ]; then
 	run stores usage/pgstore       ./...          '.'
 fi
-run snapshot  .                    ./analytics    'Build'
+run snapshot  .                    ./analytics    'Build|Snapshot'
