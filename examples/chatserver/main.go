@@ -263,6 +263,8 @@ func openProvider(getenv func(string) string, logger *slog.Logger, timeout time.
 //	AIMETER_SIM_SLOW     how long a slow fault waits, such as "30s"
 //	AIMETER_SIM_EVEN     "1" spreads the faults evenly over the requests
 //	                     instead of drawing them at random
+//	AIMETER_SIM_SPIKE    a latency spike that repeats, such as
+//	                     "every=60s,for=10s,extra=500ms"
 func simConfig(getenv func(string) string) (simprovider.Config, error) {
 	var cfg simprovider.Config
 	if spec := getenv("AIMETER_SIM_FAULTS"); spec != "" {
@@ -308,6 +310,25 @@ func simConfig(getenv func(string) string) (simprovider.Config, error) {
 		}
 	}
 	cfg.EvenFaults = getenv("AIMETER_SIM_EVEN") == "1"
+	if spec := getenv("AIMETER_SIM_SPIKE"); spec != "" {
+		for _, part := range strings.Split(spec, ",") {
+			name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
+			d, err := time.ParseDuration(value)
+			if err != nil {
+				return cfg, fmt.Errorf("AIMETER_SIM_SPIKE: %q is not name=duration", part)
+			}
+			switch name {
+			case "every":
+				cfg.Spike.Every = d
+			case "for":
+				cfg.Spike.Length = d
+			case "extra":
+				cfg.Spike.Extra = d
+			default:
+				return cfg, fmt.Errorf("AIMETER_SIM_SPIKE: unknown %q; want every, for and extra", name)
+			}
+		}
+	}
 	if spec := getenv("AIMETER_SIM_SLOW"); spec != "" {
 		d, err := time.ParseDuration(spec)
 		if err != nil || d <= 0 {

@@ -644,3 +644,32 @@ func TestDailyBudgetRejectsWith402(t *testing.T) {
 		t.Errorf("budget spent %v, reserved %v; want the recorded cost %v and nothing reserved", k.Spent, k.Reserved, snap.Usage.CostUSD)
 	}
 }
+
+func TestSimConfigFromEnvironment(t *testing.T) {
+	env := map[string]string{
+		"AIMETER_SIM_FAULTS":  "rate_limit=0.1,server_error=0.05",
+		"AIMETER_SIM_LATENCY": "150ms,1s",
+		"AIMETER_SIM_SLOW":    "3s",
+		"AIMETER_SIM_EVEN":    "1",
+		"AIMETER_SIM_SPIKE":   "every=60s,for=10s,extra=500ms",
+	}
+	cfg, err := simConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Faults.RateLimit != 0.1 || cfg.Faults.ServerError != 0.05 || !cfg.EvenFaults || cfg.SlowDelay != 3*time.Second {
+		t.Errorf("faults = %+v, even %v, slow %v; want the environment's", cfg.Faults, cfg.EvenFaults, cfg.SlowDelay)
+	}
+	if want := (simprovider.Spike{Every: time.Minute, Length: 10 * time.Second, Extra: 500 * time.Millisecond}); cfg.Spike != want {
+		t.Errorf("Spike = %+v, want %+v", cfg.Spike, want)
+	}
+	for _, bad := range []map[string]string{
+		{"AIMETER_SIM_FAULTS": "teapot=0.5"},
+		{"AIMETER_SIM_LATENCY": "fast"},
+		{"AIMETER_SIM_SPIKE": "every=soon"},
+	} {
+		if _, err := simConfig(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("simConfig(%v) = nil error, want one", bad)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func (s *Server) planChat(req *chatRequest, prompt chatPrompt, now time.Time) *c
 	}
 
 	// Delays: reasoning happens before the first visible token.
-	plan.firstDelay = s.cfg.Latency.Draw(s.rng)
+	plan.firstDelay = s.cfg.Latency.Draw(s.rng) + s.cfg.Spike.extraAt(s.cfg.Now())
 	for i := 0; i < maxReasoning; i++ {
 		plan.firstDelay += s.cfg.ChunkDelay.Draw(s.rng)
 	}

@@ -66,6 +66,14 @@ type Config struct {
 	// Faults are the probabilities of injecting each fault into a request.
 	// Default: no random faults.
 	Faults FaultRates
+	// Spike adds latency for a period that repeats: every Spike.Every,
+	// measured from the Unix epoch, requests arriving during the first
+	// Spike.Length wait Spike.Extra longer for their first token. The zero
+	// Spike adds nothing.
+	Spike Spike
+	// Now returns the time that places requests in or out of a Spike.
+	// Default: time.Now.
+	Now func() time.Time
 	// EvenFaults spreads the faults of Faults evenly over the requests
 	// instead of drawing them at random, so that over a few hundred
 	// requests each fault's share is within a fraction of a percent of its
@@ -94,6 +102,27 @@ type Config struct {
 	// Logger receives start, stop and injected-fault events. Default:
 	// discard.
 	Logger *slog.Logger
+}
+
+// Spike is a latency spike that repeats; see Config.Spike.
+type Spike struct {
+	// Every is the period of the spike.
+	Every time.Duration
+	// Length is how long each spike lasts, at most Every.
+	Length time.Duration
+	// Extra is the latency added to each request during a spike.
+	Extra time.Duration
+}
+
+// extraAt returns the latency the spike adds at now.
+func (sp Spike) extraAt(now time.Time) time.Duration {
+	if sp.Every <= 0 || sp.Length <= 0 {
+		return 0
+	}
+	if time.Duration(now.UnixNano()%int64(sp.Every)) < sp.Length {
+		return sp.Extra
+	}
+	return 0
 }
 
 // ErrInvalidConfig is returned by Start, wrapped with the reason, when the
@@ -130,6 +159,8 @@ func (c *Config) validate() error {
 	check(c.RetryAfter < 0, "invalid RetryAfter %v: must not be negative", c.RetryAfter)
 	check(c.RateLimitRequests < 0, "invalid RateLimitRequests %d: must not be negative", c.RateLimitRequests)
 	check(c.SlowDelay < 0, "invalid SlowDelay %v: must not be negative", c.SlowDelay)
+	check(c.Spike.Every < 0 || c.Spike.Length < 0 || c.Spike.Extra < 0 || c.Spike.Length > c.Spike.Every && c.Spike.Every > 0,
+		"invalid Spike %+v: durations must not be negative and Length must be at most Every", c.Spike)
 	check(c.DisconnectAfter < 0, "invalid DisconnectAfter %d: must not be negative", c.DisconnectAfter)
 	if err := c.Faults.validate(); err != nil {
 		errs = append(errs, err)
@@ -153,6 +184,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Latency == nil {
 		c.Latency = LogNormal(150*time.Millisecond, time.Second)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Sleep == nil {
 		c.Sleep = sleepTimer

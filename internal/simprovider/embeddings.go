@@ -63,7 +63,7 @@ func (s *Server) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	delay := s.cfg.Latency.Draw(s.rng)
+	delay := s.cfg.Latency.Draw(s.rng) + s.cfg.Spike.extraAt(s.cfg.Now())
 	s.mu.Unlock()
 	if s.wait(r, delay) != nil {
 		return

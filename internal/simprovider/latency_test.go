@@ -75,3 +75,26 @@ func TestLatencyPanics(t *testing.T) {
 		})
 	}
 }
+
+func TestSpikeAddsLatencyDuringItsPeriod(t *testing.T) {
+	sp := Spike{Every: time.Minute, Length: 10 * time.Second, Extra: 500 * time.Millisecond}
+	base := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		at   time.Duration
+		want time.Duration
+	}{
+		{0, 500 * time.Millisecond},
+		{9 * time.Second, 500 * time.Millisecond},
+		{10 * time.Second, 0},
+		{59 * time.Second, 0},
+		{60 * time.Second, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := sp.extraAt(base.Add(tt.at)); got != tt.want {
+			t.Errorf("extra at +%v = %v, want %v", tt.at, got, tt.want)
+		}
+	}
+	if got := (Spike{}).extraAt(base); got != 0 {
+		t.Errorf("zero Spike adds %v, want 0", got)
+	}
+}
