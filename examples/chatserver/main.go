@@ -6,9 +6,9 @@
 //
 //	go run ./examples/chatserver
 //
-// With OPENAI_BASE_URL set it calls that OpenAI-compatible server (with
-// OPENAI_API_KEY); with only OPENAI_API_KEY it calls OpenAI; with neither it
-// starts a simulated OpenAI-compatible provider on a loopback port.
+// With OPENAI_BASE_URL set, it calls that OpenAI-compatible server with
+// OPENAI_API_KEY. With only OPENAI_API_KEY, it calls OpenAI. With neither,
+// it starts a simulated OpenAI-compatible provider on a loopback port.
 //
 // Routes:
 //

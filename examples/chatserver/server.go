@@ -24,13 +24,13 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 )
 
-// maxBodyBytes bounds a request body; larger bodies answer 400.
+// maxBodyBytes bounds a request body. A larger body gets a 400 response.
 const maxBodyBytes = 1 << 20
 
 // defaultModel is the model a chat request gets when it names none.
 const defaultModel = "gpt-4o-mini"
 
-// config is what the server is built from.
+// config holds the settings the server is built from.
 type config struct {
 	// Client calls the provider.
 	Client *openai.Client
@@ -60,9 +60,9 @@ type config struct {
 	APIRule, AgentRule, StreamRule ratelimit.Rule
 }
 
-// routeLimits are the limiters of the three routes: chat spends the API
-// rule; stream spends the API and streaming rules at once, all or nothing;
-// agent spends the agent rule. Reporters supply each rule's counts, once.
+// routeLimits are the limiters of the three routes. Chat spends the API
+// rule. Stream spends the API and streaming rules at once, all or nothing.
+// Agent spends the agent rule. Reporters supply each rule's counts once.
 type routeLimits struct {
 	chat, stream, agent ratelimit.Limiter
 	reporters           []ratelimit.StatsReporter
@@ -314,7 +314,7 @@ func requestOf(r *http.Request) *chatRequest {
 	return r.Context().Value(chatRequestKey{}).(*chatRequest)
 }
 
-// chatReply is the JSON answer of the chat route.
+// chatReply is the JSON response of the chat route.
 type chatReply struct {
 	Model   string       `json:"model"`
 	Content string       `json:"content"`
@@ -387,7 +387,7 @@ func (a *app) chatStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// agentReply is the JSON answer of the agent route.
+// agentReply is the JSON response of the agent route.
 type agentReply struct {
 	Model  string      `json:"model"`
 	Steps  []agentStep `json:"steps"`
@@ -400,7 +400,7 @@ type agentStep struct {
 	Usage   usage.Tokens `json:"usage"`
 }
 
-// agentSteps are the chained calls of one agent run: each step sees the
+// agentSteps are the chained calls of one agent run. Each step receives the
 // conversation so far plus its own instruction.
 var agentSteps = []struct{ name, instruction string }{
 	{"plan", "Write a short plan for answering the request."},

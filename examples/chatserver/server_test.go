@@ -21,7 +21,7 @@ import (
 )
 
 // testServer runs the chat server on a loopback listener in front of a
-// simulated provider that answers at once.
+// simulated provider that responds immediately.
 type testServer struct {
 	url   string
 	sim   *simprovider.Server

@@ -16,7 +16,7 @@ import (
 // openOTLP returns an observer that exports the GenAI metrics and a span per
 // provider call through OTLP over HTTP to OTEL_EXPORTER_OTLP_ENDPOINT, a
 // base URL to which /v1/traces and /v1/metrics are appended, as the
-// OpenTelemetry specification says. The exporters read the other
+// OpenTelemetry specification requires. The exporters read the other
 // OTEL_EXPORTER_OTLP_* variables, such as headers, themselves. Without an
 // endpoint it returns nil. The returned function flushes and stops the
 // exporters.
