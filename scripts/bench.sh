@@ -5,7 +5,8 @@
 #
 #   scripts/bench.sh            every family
 #   scripts/bench.sh limiter    one family: limiter, track, exporters,
-#                               errmon, overhead, redis, stores, snapshot
+#                               errmon, overhead, redis, stores, snapshot,
+#                               budgets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,3 +38,7 @@ if [ -n "${AIMETER_TEST_POSTGRES_DSN:-}" ]; then
 	run stores usage/pgstore       ./...          '.'
 fi
 run snapshot  .                    ./analytics    'Build|Snapshot'
+run budgets   .                    ./budget       '.'
+if [ -n "${AIMETER_TEST_REDIS_ADDR:-}" ]; then
+	run budgets budget/redisbudget   ./...          '.'
+fi

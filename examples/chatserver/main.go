@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	addr := fs.String("addr", "localhost:3000", "address to listen on, host:port")
 	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory", "sqlite:PATH" or "postgres:DSN"`)
 	redisAddr := fs.String("redis", "", "address of a Redis server, host:port, to keep the rate limits in so that every replica shares them; empty keeps them in this process")
-	redisTimeout := fs.Duration("redis-timeout", 50*time.Millisecond, "longest wait for one Redis limit decision before it fails open")
+	redisTimeout := fs.Duration("redis-timeout", 500*time.Millisecond, "longest wait for one Redis limit decision before it fails open")
 	dailyUSD := fs.Float64("budget-daily-usd", 0, "spend budget per client key and calendar day, in USD; a call that would cross it answers 402; 0 turns it off")
 	budgetZone := fs.String("budget-tz", "UTC", "time zone whose midnight starts a budget day, such as Europe/Berlin")
 	providerTimeout := fs.Duration("provider-timeout", 2*time.Minute, "timeout of one provider call")
@@ -125,6 +125,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 
 	var alerts []errmon.AlertRule
+	if *dailyUSD < 0 {
+		return fmt.Errorf("-budget-daily-usd %v must not be negative; 0 turns the budget off", *dailyUSD)
+	}
 	if *alertRate > 0 {
 		rule := errmon.AlertRule{Name: "provider-error-rate", Window: *alertWindow, ErrorRate: *alertRate, MinCalls: *alertMinCalls}
 		if err := rule.Validate(); err != nil {
@@ -137,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	limitsAt := "memory"
 	var redisClient *redis.Client
 	if *redisAddr != "" {
-		client, build, err := openRedis(*redisAddr, *redisTimeout)
+		client, build, err := openRedis(*redisAddr, *redisTimeout, logger)
 		if err != nil {
 			return err
 		}

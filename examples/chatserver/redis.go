@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aimeter/aimeter/ratelimit"
@@ -20,7 +21,7 @@ const redisConnectTimeout = 5 * time.Second
 // rule's name with a ":degraded" suffix.
 //
 // timeout bounds each decision; past it, the decision fails open.
-func openRedis(addr string, timeout time.Duration) (*redis.Client, func(api, agent, stream ratelimit.Rule) routeLimits, error) {
+func openRedis(addr string, timeout time.Duration, logger *slog.Logger) (*redis.Client, func(api, agent, stream ratelimit.Rule) routeLimits, error) {
 	// ContextTimeoutEnabled makes go-redis honour each decision's timeout
 	// on the connection itself.
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
@@ -31,13 +32,15 @@ func openRedis(addr string, timeout time.Duration) (*redis.Client, func(api, age
 		return nil, nil, fmt.Errorf("connect to redis at %s: %w", addr, err)
 	}
 	build := func(api, agent, stream ratelimit.Rule) routeLimits {
-		opt := redislimit.WithTimeout(timeout)
-		chat := redislimit.New(client, []ratelimit.Rule{api}, opt)
+		// The logger reports when Redis stops answering in time and the
+		// limits fail open, and when it recovers.
+		opts := []redislimit.Option{redislimit.WithTimeout(timeout), redislimit.WithLogger(logger)}
+		chat := redislimit.New(client, []ratelimit.Rule{api}, opts...)
 		// The API rule's keys are the same in both limiters, so a stream
 		// spends from the same API budget as a plain chat, atomically with
 		// the streaming rule.
-		streamed := redislimit.New(client, []ratelimit.Rule{api, stream}, opt)
-		agents := redislimit.New(client, []ratelimit.Rule{agent}, opt)
+		streamed := redislimit.New(client, []ratelimit.Rule{api, stream}, opts...)
+		agents := redislimit.New(client, []ratelimit.Rule{agent}, opts...)
 		return routeLimits{
 			chat:   chat,
 			stream: streamed,

@@ -212,6 +212,9 @@ type chatRequest struct {
 	Model    string        `json:"model"`
 	Messages []chatMessage `json:"messages"`
 	Stream   bool          `json:"stream"`
+	// MaxTokens caps the reply, in tokens; it also bounds what a budget
+	// reserves for the reply. Zero leaves it to the provider.
+	MaxTokens int `json:"max_tokens"`
 }
 
 type chatMessage struct {
@@ -289,6 +292,9 @@ func (req *chatRequest) validate() error {
 	if len(req.Messages) == 0 {
 		return errors.New(`"messages" must hold at least one message`)
 	}
+	if req.MaxTokens < 0 {
+		return fmt.Errorf(`"max_tokens" %d must not be negative`, req.MaxTokens)
+	}
 	for i, m := range req.Messages {
 		switch m.Role {
 		case "system", "user", "assistant", "developer":
@@ -307,7 +313,7 @@ func (req *chatRequest) openai() openai.ChatCompletionRequest {
 	for i, m := range req.Messages {
 		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
 	}
-	return openai.ChatCompletionRequest{Model: req.Model, Messages: msgs}
+	return openai.ChatCompletionRequest{Model: req.Model, Messages: msgs, MaxCompletionTokens: req.MaxTokens}
 }
 
 func requestOf(r *http.Request) *chatRequest {

@@ -419,6 +419,7 @@ func TestBadInputIsRejected(t *testing.T) {
 		{"empty messages", `{"messages":[]}`},
 		{"body over 1 MiB", huge},
 		{"markup in the model name", `{"model":"<img src=x onerror=alert(1)>","messages":[{"role":"user","content":"Hi"}]}`},
+		{"negative max_tokens", `{"max_tokens":-1,"messages":[{"role":"user","content":"Hi"}]}`},
 		{"model name too long", `{"model":"` + strings.Repeat("m", maxModelBytes+1) + `","messages":[{"role":"user","content":"Hi"}]}`},
 	}
 	for _, tt := range tests {
