@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -39,12 +40,12 @@ import (
 // requests made through the outer one. All with no limiters admits
 // everything. All panics if a limiter is nil.
 func All(limiters ...Limiter) Limiter {
-	c := &composite{clock: time.Now}
+	c := &composite{clock: time.Now, seed: maphash.MakeSeed()}
 	for _, l := range limiters {
 		c.members = c.flatten(l, false, c.members)
 	}
-	c.allowed = make([]atomic.Int64, len(c.members))
-	c.rejected = make([]atomic.Int64, len(c.members))
+	c.stripeLen = (2*len(c.members) + counterLineLen - 1) / counterLineLen * counterLineLen
+	c.counts = make([]atomic.Int64, numShards*c.stripeLen)
 
 	// Lock order: each distinct *Memory once, by id.
 	for i := range c.members {
@@ -66,8 +67,27 @@ func All(limiters ...Limiter) Limiter {
 	}
 	if len(c.mems) > 0 {
 		c.clock = firstMemory(c.members).clock
+		c.setEpochOffsets()
 	}
 	return c
+}
+
+// setEpochOffsets prepares the cheaper clock reading of a composite whose
+// in-memory limiters all read time.Now.
+func (c *composite) setEpochOffsets() {
+	offsets := make([]int64, len(c.mems))
+	for j, m := range c.mems {
+		if !m.monotonic {
+			return
+		}
+		// Both epochs carry a monotonic reading, so Sub uses it.
+		d := int64(c.mems[0].epoch.Sub(m.epoch))
+		if d < minClock || d > maxClock {
+			return
+		}
+		offsets[j] = d
+	}
+	c.epochOffsets = offsets
 }
 
 // PerRequest returns a Limiter that spends one unit of l per request,
@@ -95,9 +115,11 @@ func PerRequest(l Limiter) Limiter {
 // Remaining and, among those, the longest ResetAfter. Ties go to the earlier
 // decision. Combine of no decisions is an allowed Decision with zero values.
 func Combine(decisions []Decision) Decision {
+	// The loops index the slice, because ranging over it by value would
+	// copy every Decision.
 	best := -1
-	for i, d := range decisions {
-		if !d.Allowed && (best < 0 || d.RetryAfter > decisions[best].RetryAfter) {
+	for i := range decisions {
+		if d := &decisions[i]; !d.Allowed && (best < 0 || d.RetryAfter > decisions[best].RetryAfter) {
 			best = i
 		}
 	}
@@ -109,8 +131,8 @@ func Combine(decisions []Decision) Decision {
 		return Decision{Allowed: true}
 	}
 	best = 0
-	for i, d := range decisions {
-		b := decisions[best]
+	for i := range decisions {
+		d, b := &decisions[i], &decisions[best]
 		if d.Remaining < b.Remaining || (d.Remaining == b.Remaining && d.ResetAfter > b.ResetAfter) {
 			best = i
 		}
@@ -128,9 +150,28 @@ type composite struct {
 
 	clock func() time.Time
 
-	// allowed and rejected count decisions per member.
-	allowed, rejected []atomic.Int64
+	// epochOffsets is set when every limiter in mems reads time.Now. Then
+	// epochOffsets[j] is mems[0].epoch.Sub(mems[j].epoch), so one reading of
+	// time.Since(mems[0].epoch) gives every limiter the time that
+	// now.Sub(epoch) would, without reading the wall clock.
+	epochOffsets []int64
+
+	// counts holds numShards stripes of stripeLen counters: for member i,
+	// the requests the composite admitted at 2i and those the member
+	// rejected at 2i+1. A request counts in the stripe that its key's hash
+	// picks, so callers on different keys rarely write the same cache line,
+	// and Stats sums the stripes.
+	counts    []atomic.Int64
+	stripeLen int
+
+	// seed hashes the keys of a composite with no in-memory limiter, to
+	// pick their stripe. The others use the first limiter's hash.
+	seed maphash.Seed
 }
+
+// counterLineLen is the number of counters in a cache line. Each stripe of
+// composite.counts fills whole lines.
+const counterLineLen = 8
 
 var (
 	_ MultiLimiter  = (*composite)(nil)
@@ -218,9 +259,8 @@ func firstMemory(members []member) *Memory {
 	return nil
 }
 
-// memberResult is one member's part in a request.
-type memberResult struct {
-	d Decision
+// memberState is one member's part in a request, beside its Decision.
+type memberState struct {
 	// checked is set when the member decided.
 	checked bool
 	// spent is set when a member outside the locked check spent units.
@@ -233,12 +273,26 @@ const smallComposite = 8
 
 // Allow decides for all rules and returns Combine of their decisions.
 func (c *composite) Allow(ctx context.Context, key string, n int64) (Decision, error) {
-	var buf [smallComposite]Decision
-	ds, err := c.AllowRules(ctx, key, n, buf[:0])
+	var (
+		decisionBuf [smallComposite]Decision
+		stateBuf    [smallComposite]memberState
+	)
+	ds, states, err := c.decide(ctx, key, n, decisionBuf[:], stateBuf[:])
 	if err != nil {
 		return Decision{}, err
 	}
-	return Combine(ds), nil
+
+	// Keep the decisions of the members that decided, in order.
+	k := 0
+	for i := range ds {
+		if states[i].checked {
+			if k != i {
+				ds[k] = ds[i]
+			}
+			k++
+		}
+	}
+	return Combine(ds[:k]), nil
 }
 
 // AllowRules decides for all rules and appends one Decision per rule that
@@ -246,53 +300,71 @@ func (c *composite) Allow(ctx context.Context, key string, n int64) (Decision, e
 // and the first error of a limiter outside the locked check, after refunding
 // the others.
 func (c *composite) AllowRules(ctx context.Context, key string, n int64, dst []Decision) ([]Decision, error) {
-	if n < 0 {
-		return dst, fmt.Errorf("ratelimit: allow %d units: %w", n, ErrNegativeUnits)
-	}
-
-	var buf [smallComposite]memberResult
-	results := buf[:]
-	if len(c.members) > len(buf) {
-		results = make([]memberResult, len(c.members))
-	}
-	results = results[:len(c.members)]
-
-	// The limiters that cannot join the locked check spend first, because
-	// no lock may be held while they talk to their backends.
-	admitted, err := c.allowOthers(ctx, key, n, results)
+	var (
+		decisionBuf [smallComposite]Decision
+		stateBuf    [smallComposite]memberState
+	)
+	ds, states, err := c.decide(ctx, key, n, decisionBuf[:], stateBuf[:])
 	if err != nil {
 		return dst, err
 	}
-
-	// The in-memory limiters decide together. They spend only when every
-	// rule, including those above, admits the request.
-	if len(c.mems) > 0 {
-		admitted = c.allowMemories(key, n, c.clock(), results, admitted)
-	}
-	if !admitted {
-		c.refundOthers(ctx, key, n, results)
-	}
-
-	for i := range results {
-		r := &results[i]
-		if !r.checked {
-			continue
-		}
-		dst = append(dst, r.d)
-		switch {
-		case n == 0:
-		case admitted:
-			c.allowed[i].Add(1)
-		case !r.d.Allowed:
-			c.rejected[i].Add(1)
+	for i := range ds {
+		if states[i].checked {
+			dst = append(dst, ds[i])
 		}
 	}
 	return dst, nil
 }
 
+// decide decides for all rules and returns one Decision and one state per
+// member, in ds and states when they are long enough. It returns the errors
+// that AllowRules does.
+func (c *composite) decide(ctx context.Context, key string, n int64, ds []Decision, states []memberState) ([]Decision, []memberState, error) {
+	if n < 0 {
+		return nil, nil, fmt.Errorf("ratelimit: allow %d units: %w", n, ErrNegativeUnits)
+	}
+	if k := len(c.members); k > len(ds) {
+		ds, states = make([]Decision, k), make([]memberState, k)
+	}
+	ds, states = ds[:len(c.members)], states[:len(c.members)]
+
+	// The limiters that cannot join the locked check spend first, because
+	// no lock may be held while they talk to their backends.
+	admitted, err := c.allowOthers(ctx, key, n, ds, states)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// The in-memory limiters decide together. They spend only when every
+	// rule, including those above, admits the request.
+	var hash uint64
+	if len(c.mems) > 0 {
+		admitted, hash = c.allowMemories(key, n, ds, states, admitted)
+	} else {
+		hash = maphash.String(c.seed, key)
+	}
+	if !admitted {
+		c.refundOthers(ctx, key, n, states)
+	}
+
+	if n != 0 {
+		stripe := c.counts[int(hash>>(64-shardBits))*c.stripeLen:]
+		for i := range ds {
+			switch {
+			case !states[i].checked:
+			case admitted:
+				stripe[2*i].Add(1)
+			case !ds[i].Allowed:
+				stripe[2*i+1].Add(1)
+			}
+		}
+	}
+	return ds, states, nil
+}
+
 // allowOthers calls Allow on the members outside the locked check, in order,
 // until one rejects. It reports whether all of them admitted the request.
-func (c *composite) allowOthers(ctx context.Context, key string, n int64, results []memberResult) (bool, error) {
+func (c *composite) allowOthers(ctx context.Context, key string, n int64, ds []Decision, states []memberState) (bool, error) {
 	for i := range c.members {
 		mb := &c.members[i]
 		if mb.mem != nil {
@@ -300,10 +372,11 @@ func (c *composite) allowOthers(ctx context.Context, key string, n int64, result
 		}
 		d, err := mb.limiter.Allow(ctx, key, mb.units(n))
 		if err != nil {
-			c.refundOthers(ctx, key, n, results)
+			c.refundOthers(ctx, key, n, states)
 			return false, fmt.Errorf("ratelimit: rule %s: %w", mb.name, err)
 		}
-		results[i] = memberResult{d: d, checked: true, spent: d.Allowed}
+		ds[i] = d
+		states[i] = memberState{checked: true, spent: d.Allowed}
 		if !d.Allowed {
 			return false, nil
 		}
@@ -312,12 +385,12 @@ func (c *composite) allowOthers(ctx context.Context, key string, n int64, result
 }
 
 // refundOthers gives back what the members outside the locked check spent.
-func (c *composite) refundOthers(ctx context.Context, key string, n int64, results []memberResult) {
-	for i := range results {
-		if !results[i].spent {
+func (c *composite) refundOthers(ctx context.Context, key string, n int64, states []memberState) {
+	for i := range states {
+		if !states[i].spent {
 			continue
 		}
-		results[i].spent = false
+		states[i].spent = false
 		mb := &c.members[i]
 		if s, ok := mb.limiter.(Settler); ok {
 			// NOTE: a failed refund leaves the units spent. Its error is
@@ -328,32 +401,53 @@ func (c *composite) refundOthers(ctx context.Context, key string, n int64, resul
 	}
 }
 
+// readClock reads the composite's clock once and stores in times, for each
+// limiter in mems, the nanoseconds since its epoch.
+func (c *composite) readClock(times []int64) {
+	if c.epochOffsets != nil {
+		base := clampClock(time.Since(c.mems[0].epoch))
+		for j, off := range c.epochOffsets {
+			times[j] = clampClock(time.Duration(base + off))
+		}
+		return
+	}
+	now := c.clock()
+	for j, m := range c.mems {
+		times[j] = m.sinceEpoch(now)
+	}
+}
+
 // allowMemories decides for the in-memory members with all their shard locks
 // held, and spends on every one of them only when commit is set and all of
-// them admit the request. It reports whether they spent.
-func (c *composite) allowMemories(key string, n int64, now time.Time, results []memberResult, commit bool) bool {
+// them admit the request. It reports whether they spent, and returns the
+// key's hash in the first in-memory limiter.
+func (c *composite) allowMemories(key string, n int64, ds []Decision, states []memberState, commit bool) (bool, uint64) {
 	// One entry per distinct limiter, in lock order. A limiter that
 	// appears twice decides twice against the same running offset, as two
 	// Allow calls in a row would.
 	var (
 		shardBuf  [smallComposite]*shard
+		hashBuf   [smallComposite]uint64
 		timeBuf   [smallComposite]int64
 		slotBuf   [smallComposite]slot
 		offsetBuf [smallComposite]span
 		dirtyBuf  [smallComposite]bool
 	)
-	shards, times, slots, offsets, dirty := shardBuf[:], timeBuf[:], slotBuf[:], offsetBuf[:], dirtyBuf[:]
+	shards, hashes, times, slots, offsets, dirty := shardBuf[:], hashBuf[:], timeBuf[:], slotBuf[:], offsetBuf[:], dirtyBuf[:]
 	if k := len(c.mems); k > smallComposite {
-		shards, times, slots = make([]*shard, k), make([]int64, k), make([]slot, k)
+		shards, hashes, times, slots = make([]*shard, k), make([]uint64, k), make([]int64, k), make([]slot, k)
 		offsets, dirty = make([]span, k), make([]bool, k)
 	}
 
+	c.readClock(times)
 	for j, m := range c.mems {
-		s := m.shardFor(key)
+		hashes[j] = m.hash(key)
+		s := m.shardOf(hashes[j])
 		s.mu.Lock()
+		s.flushFront()
 		shards[j] = s
-		times[j] = s.observe(m.sinceEpoch(now))
-		slots[j] = s.find(key, times[j], m.maxPerShard)
+		times[j] = s.observe(times[j])
+		slots[j] = s.find(key, hashes[j], times[j], m.maxPerShard)
 		offsets[j] = slots[j].offset(times[j])
 	}
 	defer func() {
@@ -370,28 +464,32 @@ func (c *composite) allowMemories(key string, n int64, now time.Time, results []
 		}
 		j := mb.lock
 		before := offsets[j]
-		d, next, write := mb.mem.gcra.decide(before, mb.units(n))
-		if write {
+		o, next := mb.mem.gcra.price(mb.units(n))
+		if o == outcomeAllowed {
+			o, next = mb.mem.gcra.spend(before, next)
+		}
+		mb.mem.gcra.decision(o, before, next, &ds[i])
+		if o == outcomeAllowed {
 			offsets[j], dirty[j] = next, true
 		}
-		results[i] = memberResult{d: d, checked: true}
-		if !d.Allowed {
+		states[i] = memberState{checked: true}
+		if o != outcomeAllowed && o != outcomeQuery {
 			admitted = false
 		}
 	}
 
-	c.finishMemories(key, n, admitted, shards, times, slots, offsets, dirty, results)
-	return admitted
+	c.finishMemories(key, n, admitted, shards, hashes, times, slots, offsets, dirty, ds)
+	return admitted, hashes[0]
 }
 
 // finishMemories writes the new offsets when the request was admitted,
 // reports nothing spent when it was not, and counts the decisions in the
 // limiters' own shards. The caller holds every shard lock.
-func (c *composite) finishMemories(key string, n int64, admitted bool, shards []*shard, times []int64, slots []slot, offsets []span, dirty []bool, results []memberResult) {
+func (c *composite) finishMemories(key string, n int64, admitted bool, shards []*shard, hashes []uint64, times []int64, slots []slot, offsets []span, dirty []bool, ds []Decision) {
 	if admitted {
 		for j := range c.mems {
 			if dirty[j] {
-				shards[j].store(key, slots[j], offsets[j], times[j])
+				shards[j].store(key, hashes[j], slots[j], offsets[j], times[j])
 			}
 		}
 	}
@@ -401,25 +499,25 @@ func (c *composite) finishMemories(key string, n int64, admitted bool, shards []
 		if mb.mem == nil {
 			continue
 		}
-		j, r := mb.lock, &results[i]
-		if !admitted && r.d.Allowed {
+		j, d := mb.lock, &ds[i]
+		if !admitted && d.Allowed {
 			// The rule would have admitted the request, but nothing was
 			// spent, so it reports the state it is still in.
 			before := slots[j].offset(times[j])
-			r.d.Remaining = mb.mem.gcra.remaining(before)
-			r.d.ResetAfter = before.ceil()
+			d.Remaining = mb.mem.gcra.remaining(before)
+			d.ResetAfter = before.ceil()
 		}
 		if mb.units(n) == 0 {
 			continue
 		}
 		switch {
 		case admitted:
-			shards[j].allowed.Add(1)
-		case !r.d.Allowed:
-			shards[j].rejected.Add(1)
+			shards[j].allowed++
+		case !d.Allowed:
+			shards[j].rejected++
 		}
 		if slots[j].overflow {
-			shards[j].overflowed.Add(1)
+			shards[j].overflowed++
 		}
 	}
 }
@@ -468,10 +566,12 @@ func (c *composite) Rules() []Rule {
 func (c *composite) Stats() []RuleStats {
 	stats := make([]RuleStats, len(c.members))
 	for i := range c.members {
-		stats[i] = RuleStats{
-			Rule:     c.members[i].name,
-			Allowed:  c.allowed[i].Load(),
-			Rejected: c.rejected[i].Load(),
+		stats[i].Rule = c.members[i].name
+	}
+	for s := 0; s < len(c.counts); s += c.stripeLen {
+		for i := range stats {
+			stats[i].Allowed += c.counts[s+2*i].Load()
+			stats[i].Rejected += c.counts[s+2*i+1].Load()
 		}
 	}
 	return stats

@@ -12,9 +12,14 @@ import (
 	"github.com/aimeter/aimeter/ratelimit"
 )
 
-// benchRule refills one unit per nanosecond, so that a benchmark whose clock
-// moves one nanosecond per call is admitted on most calls.
+// benchRule refills one unit per nanosecond, so that a key whose clock
+// moves on between its requests is back at its full burst every time, and
+// its state is dropped and inserted again.
 var benchRule = ratelimit.Rule{Name: "bench", Limit: 1_000_000_000, Window: time.Second}
+
+// benchLiveRule refills one unit per second with a burst of a billion, so
+// that every key keeps live state and every request is admitted.
+var benchLiveRule = ratelimit.Rule{Name: "bench-live", Limit: 1_000_000_000, Window: 1_000_000_000 * time.Second}
 
 // benchKeys returns n distinct keys.
 func benchKeys(n int) []string {
@@ -26,8 +31,10 @@ func benchKeys(n int) []string {
 }
 
 // runAllowBenchmarks runs allow over one hot key and over 100,000 keys,
-// serially and with b.RunParallel. allow gets the key and the call's time.
-func runAllowBenchmarks(b *testing.B, allow func(key string, now time.Time)) {
+// serially and with b.RunParallel. newAllow is called for every run and
+// returns the function to measure, which gets the key and the call's time.
+// Every key is used once before the timer starts.
+func runAllowBenchmarks(b *testing.B, newAllow func() func(key string, now time.Time)) {
 	for _, keyCount := range []int{1, 100_000} {
 		keys := benchKeys(keyCount)
 		name := "hot-key"
@@ -36,42 +43,67 @@ func runAllowBenchmarks(b *testing.B, allow func(key string, now time.Time)) {
 		}
 
 		b.Run(name+"/serial", func(b *testing.B) {
+			allow := newAllow()
+			for _, k := range keys {
+				allow(k, start)
+			}
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				allow(keys[i%len(keys)], start.Add(time.Duration(i)))
+				allow(keys[i%len(keys)], start.Add(time.Duration(i+1)*time.Microsecond))
 			}
 		})
 
 		b.Run(name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
+			allow := newAllow()
+			for _, k := range keys {
+				allow(k, start)
+			}
 			var goroutines atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				// Each goroutine walks the keys from its own offset.
-				i := int(goroutines.Add(1)) * 7919
-				for pb.Next() {
-					allow(keys[i%len(keys)], start.Add(time.Duration(i)))
-					i++
+				g := int(goroutines.Add(1))
+				for i := 1; pb.Next(); i++ {
+					allow(keys[(g*7919+i)%len(keys)], start.Add(time.Duration(i)*time.Microsecond))
 				}
 			})
 		})
 	}
 }
 
+// BenchmarkMemoryAllowAt measures AllowAt with a clock that moves one
+// microsecond per call, with keys that keep live state and with keys that
+// have refilled by their next request.
 func BenchmarkMemoryAllowAt(b *testing.B) {
-	m := ratelimit.NewMemory(benchRule)
-	runAllowBenchmarks(b, func(key string, now time.Time) {
-		m.AllowAt(key, 1, now)
+	for _, rule := range []ratelimit.Rule{benchLiveRule, benchRule} {
+		rule := rule
+		b.Run(rule.Name, func(b *testing.B) {
+			runAllowBenchmarks(b, func() func(string, time.Time) {
+				m := ratelimit.NewMemory(rule)
+				return func(key string, now time.Time) { m.AllowAt(key, 1, now) }
+			})
+		})
+	}
+}
+
+// BenchmarkMemoryAllow measures Allow, which reads the monotonic clock.
+func BenchmarkMemoryAllow(b *testing.B) {
+	ctx := context.Background()
+	runAllowBenchmarks(b, func() func(string, time.Time) {
+		m := ratelimit.NewMemory(benchLiveRule)
+		return func(key string, _ time.Time) { _, _ = m.Allow(ctx, key, 1) }
 	})
 }
 
 func BenchmarkAllAllow(b *testing.B) {
-	clock := newFakeClock()
-	requests := ratelimit.NewMemory(benchRule, ratelimit.WithClock(clock.Now))
-	tokens := ratelimit.NewMemory(benchRule, ratelimit.WithClock(clock.Now))
-	all := ratelimit.All(ratelimit.PerRequest(requests), tokens)
 	ctx := context.Background()
-	runAllowBenchmarks(b, func(key string, _ time.Time) {
-		_, _ = all.Allow(ctx, key, 1)
+	runAllowBenchmarks(b, func() func(string, time.Time) {
+		requests := ratelimit.NewMemory(benchLiveRule)
+		tokens := ratelimit.NewMemory(benchLiveRule)
+		all := ratelimit.All(ratelimit.PerRequest(requests), tokens)
+		return func(key string, _ time.Time) { _, _ = all.Allow(ctx, key, 1) }
 	})
 }
 

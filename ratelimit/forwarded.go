@@ -126,20 +126,22 @@ func parseNode(s string) (netip.Addr, bool) {
 		return normalizeAddr(addr), true
 	}
 
-	if addr, err := netip.ParseAddr(s); err == nil {
-		return normalizeAddr(addr), true
+	// An IPv4 address with a port has exactly one colon, and no IPv6
+	// address has one. Testing for it first spares a failed ParseAddr,
+	// which allocates its error, for the usual RemoteAddr.
+	if host, port, ok := strings.Cut(s, ":"); ok && !strings.Contains(port, ":") {
+		addr, err := netip.ParseAddr(host)
+		if err != nil || !addr.Is4() {
+			return netip.Addr{}, false
+		}
+		return addr, true
 	}
 
-	// An IPv4 address with a port has exactly one colon.
-	host, _, ok := strings.Cut(s, ":")
-	if !ok || strings.Count(s, ":") != 1 {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
 		return netip.Addr{}, false
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !addr.Is4() {
-		return netip.Addr{}, false
-	}
-	return addr, true
+	return normalizeAddr(addr), true
 }
 
 func normalizeAddr(addr netip.Addr) netip.Addr {

@@ -58,6 +58,10 @@ type gcra struct {
 	// p and q are the emission interval T = p/q ns in lowest terms.
 	p, q uint64
 
+	// unit is T as a span, the cost of the most common request, kept to
+	// spare a 128-bit division per decision.
+	unit span
+
 	// tau is Burst·T, saturated at maxSpan.
 	tau span
 }
@@ -72,7 +76,8 @@ func newGCRA(r Rule) gcra {
 		p:     w / g,
 		q:     l / g,
 	}
-	c.tau = c.units(c.burst)
+	c.unit = c.product(1)
+	c.tau = c.product(c.burst)
 	return c
 }
 
@@ -85,6 +90,14 @@ func gcd(a, b uint64) uint64 {
 
 // units returns n·T, saturated at maxSpan. n must not be negative.
 func (c *gcra) units(n int64) span {
+	if n == 1 {
+		return c.unit
+	}
+	return c.product(n)
+}
+
+// product computes units(n) with no shortcut.
+func (c *gcra) product(n int64) span {
 	hi, lo := bits.Mul64(uint64(n), c.p)
 	if hi >= c.q {
 		// The quotient would not fit in 64 bits.
@@ -150,47 +163,83 @@ func (c *gcra) remaining(d span) int64 {
 	return int64(u)
 }
 
-// never reports whether n units can never pass this rule: they are negative,
-// more than the burst, or take longer to refill than the tolerance.
+// never reports whether n units can never pass this rule: they are negative
+// or more than the burst. No n up to the burst takes longer to refill than
+// the tolerance, because units(n) does not decrease as n grows, saturation
+// included, and tau is units(burst).
 func (c *gcra) never(n int64) bool {
-	return n < 0 || n > c.burst || c.tau.less(c.units(n))
+	return n < 0 || n > c.burst
 }
 
-// decide applies the GCRA test for n units to a key at offset d (TAT - now,
-// the zero span when the key is at its full burst). It returns the decision,
-// the offset after it, and whether the key's state must be written: true only
-// when n > 0 units were admitted.
-func (c *gcra) decide(d span, n int64) (Decision, span, bool) {
-	dec := Decision{Rule: c.name, Limit: c.limit}
+// outcome is the result of the GCRA test for one request.
+type outcome uint8
 
+const (
+	// outcomeQuery is a request for zero units: allowed, nothing spent.
+	outcomeQuery outcome = iota
+	// outcomeNever is a request that can never pass.
+	outcomeNever
+	// outcomeRejected is a request that may pass later.
+	outcomeRejected
+	// outcomeAllowed is a request that spent its units.
+	outcomeAllowed
+)
+
+// price classifies a request for n units before the key's state is read,
+// so that its arithmetic stays out of the shard lock. It returns
+// outcomeQuery for n of zero and outcomeNever for n that can never pass,
+// which need no state, and otherwise outcomeAllowed with n·T for spend to
+// test.
+func (c *gcra) price(n int64) (outcome, span) {
 	switch {
 	case n == 0:
-		// A query: zero units always fit, and nothing is spent.
-		dec.Allowed = true
-		dec.Remaining = c.remaining(d)
-		dec.ResetAfter = d.ceil()
-		return dec, d, false
-
+		return outcomeQuery, span{}
 	case c.never(n):
-		dec.Remaining = c.remaining(d)
-		dec.ResetAfter = d.ceil()
-		dec.RetryAfter = Never
-		return dec, d, false
+		return outcomeNever, span{}
 	}
+	return outcomeAllowed, c.units(n)
+}
 
-	next := c.add(d, c.units(n))
+// spend applies the GCRA test to a request that costs cost, as price
+// returned it, for a key at offset d (TAT - now, the zero span when the key
+// is at its full burst). It returns outcomeAllowed or outcomeRejected, and
+// next, the offset after spending: the one to store when allowed.
+func (c *gcra) spend(d, cost span) (outcome, span) {
+	next := c.add(d, cost)
 	if c.tau.less(next) {
-		// The request passes once next - tau more time has gone by.
-		dec.Remaining = c.remaining(d)
-		dec.ResetAfter = d.ceil()
-		dec.RetryAfter = c.sub(next, c.tau).ceil()
-		return dec, d, false
+		return outcomeRejected, next
 	}
+	return outcomeAllowed, next
+}
 
-	dec.Allowed = true
-	dec.Remaining = c.remaining(next)
-	dec.ResetAfter = next.ceil()
-	return dec, next, true
+// decision sets dec to the Decision for the outcome o of a key at offset
+// d, and for next as spend returned it. It fills a Decision in place, because
+// building one in a local variable and copying it out stalls the processor
+// on the copy.
+func (c *gcra) decision(o outcome, d, next span, dec *Decision) {
+	dec.Rule = c.name
+	dec.Limit = c.limit
+	switch o {
+	case outcomeAllowed:
+		dec.Allowed = true
+		dec.Remaining = c.remaining(next)
+		dec.ResetAfter = next.ceil()
+		dec.RetryAfter = 0
+		return
+	case outcomeQuery:
+		// Zero units always fit, and nothing is spent.
+		dec.Allowed = true
+		dec.RetryAfter = 0
+	case outcomeNever:
+		dec.Allowed = false
+		dec.RetryAfter = Never
+	case outcomeRejected:
+		// The request passes once next - tau more time has gone by.
+		dec.Allowed = false
+		dec.RetryAfter = c.sub(next, c.tau).ceil()
+	}
+	dec.Remaining = c.remaining(d)
+	dec.ResetAfter = d.ceil()
 }
 
 // settle corrects the offset d of a key that was charged reserved units and

@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -31,6 +30,17 @@ const (
 // sfMaxInteger is the largest Integer that RFC 9651 structured fields allow.
 const sfMaxInteger = 999_999_999_999_999
 
+// The canonical forms of the field names, computed once, so that setting a
+// field does not canonicalize and copy its name for every response.
+var (
+	canonicalLimit      = http.CanonicalHeaderKey(HeaderLimit)
+	canonicalRemaining  = http.CanonicalHeaderKey(HeaderRemaining)
+	canonicalReset      = http.CanonicalHeaderKey(HeaderReset)
+	canonicalRetryAfter = http.CanonicalHeaderKey(HeaderRetryAfter)
+	canonicalPolicy     = http.CanonicalHeaderKey(HeaderPolicy)
+	canonicalRateLimit  = http.CanonicalHeaderKey(HeaderRateLimit)
+)
+
 // SetHeaders sets the rate-limit fields of a response at time now from one
 // decision per rule, as Middleware does:
 //
@@ -51,18 +61,43 @@ func SetHeaders(h http.Header, now time.Time, decisions []Decision, rules []Rule
 
 // setHeaders is SetHeaders with the combined decision and the policy field
 // computed by the caller.
+//
+// It sets each field as http.Header.Set would, but writes every value into
+// one buffer that becomes one string, and gives the fields' value slices
+// one shared array, so that a response costs two allocations, not one or
+// more per field.
 func setHeaders(h http.Header, now time.Time, d Decision, perRule []Decision, policy string) {
-	h.Set(HeaderLimit, strconv.FormatInt(d.Limit, 10))
-	h.Set(HeaderRemaining, strconv.FormatInt(max(d.Remaining, 0), 10))
-	h.Set(HeaderReset, strconv.FormatInt(resetUnix(now, d.ResetAfter), 10))
-	if !d.Allowed && d.RetryAfter != Never {
-		h.Set(HeaderRetryAfter, strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
+	var stack [256]byte
+	b := strconv.AppendInt(stack[:0], d.Limit, 10)
+	limitEnd := len(b)
+	b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
+	remainingEnd := len(b)
+	b = strconv.AppendInt(b, resetUnix(now, d.ResetAfter), 10)
+	resetEnd := len(b)
+	retry := !d.Allowed && d.RetryAfter != Never
+	if retry {
+		b = strconv.AppendInt(b, ceilSeconds(d.RetryAfter), 10)
+	}
+	retryEnd := len(b)
+	b = appendRateLimit(b, perRule)
+	values := string(b)
+
+	fields := new([6]string)
+	set := func(i int, name, v string) {
+		fields[i] = v
+		h[name] = fields[i : i+1 : i+1]
+	}
+	set(0, canonicalLimit, values[:limitEnd])
+	set(1, canonicalRemaining, values[limitEnd:remainingEnd])
+	set(2, canonicalReset, values[remainingEnd:resetEnd])
+	if retry {
+		set(3, canonicalRetryAfter, values[resetEnd:retryEnd])
 	}
 	if policy != "" {
-		h.Set(HeaderPolicy, policy)
+		set(4, canonicalPolicy, policy)
 	}
-	if v := FormatRateLimit(perRule); v != "" {
-		h.Set(HeaderRateLimit, v)
+	if retryEnd < len(values) {
+		set(5, canonicalRateLimit, values[retryEnd:])
 	}
 }
 
@@ -76,19 +111,19 @@ func setHeaders(h http.Header, now time.Time, d Decision, perRule []Decision, po
 // outside printable ASCII become '_'. Numbers above the largest structured
 // field Integer, 999,999,999,999,999, are capped at it.
 func FormatPolicy(rules []Rule) string {
-	var b strings.Builder
+	var b []byte
 	for i, r := range rules {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
 		quota, window := policyQuota(r)
-		writeSFString(&b, r.Name)
-		b.WriteString(";q=")
-		b.WriteString(strconv.FormatInt(sfInteger(quota), 10))
-		b.WriteString(";w=")
-		b.WriteString(strconv.FormatInt(sfInteger(window), 10))
+		b = appendSFString(b, r.Name)
+		b = append(b, ";q="...)
+		b = strconv.AppendInt(b, sfInteger(quota), 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, sfInteger(window), 10)
 	}
-	return b.String()
+	return string(b)
 }
 
 // FormatRateLimit returns the value of the RateLimit field for decisions:
@@ -101,22 +136,26 @@ func FormatPolicy(rules []Rule) string {
 // the seconds until more quota is available, and both values are never
 // earlier than that. Names and numbers are written as in FormatPolicy.
 func FormatRateLimit(decisions []Decision) string {
-	var b strings.Builder
+	return string(appendRateLimit(nil, decisions))
+}
+
+// appendRateLimit appends the value of FormatRateLimit to b.
+func appendRateLimit(b []byte, decisions []Decision) []byte {
 	for i, d := range decisions {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
 		wait := d.ResetAfter
 		if !d.Allowed && d.RetryAfter != Never {
 			wait = d.RetryAfter
 		}
-		writeSFString(&b, d.Rule)
-		b.WriteString(";r=")
-		b.WriteString(strconv.FormatInt(sfInteger(d.Remaining), 10))
-		b.WriteString(";t=")
-		b.WriteString(strconv.FormatInt(sfInteger(ceilSeconds(wait)), 10))
+		b = appendSFString(b, d.Rule)
+		b = append(b, ";r="...)
+		b = strconv.AppendInt(b, sfInteger(d.Remaining), 10)
+		b = append(b, ";t="...)
+		b = strconv.AppendInt(b, sfInteger(ceilSeconds(wait)), 10)
 	}
-	return b.String()
+	return b
 }
 
 // policyQuota returns the quota and window, in whole seconds, that the
@@ -142,22 +181,22 @@ func policyQuota(r Rule) (quota, window int64) {
 	return int64(quo), window
 }
 
-// writeSFString writes s as an RFC 9651 String: quoted, with '"' and '\'
-// escaped, and any character outside printable ASCII replaced by '_'.
-func writeSFString(b *strings.Builder, s string) {
-	b.WriteByte('"')
+// appendSFString appends s to b as an RFC 9651 String: quoted, with '"'
+// and '\' escaped, and any character outside printable ASCII replaced by
+// '_'.
+func appendSFString(b []byte, s string) []byte {
+	b = append(b, '"')
 	for _, r := range s {
 		switch {
 		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(byte(r))
+			b = append(b, '\\', byte(r))
 		case r >= 0x20 && r <= 0x7e:
-			b.WriteByte(byte(r))
+			b = append(b, byte(r))
 		default:
-			b.WriteByte('_')
+			b = append(b, '_')
 		}
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }
 
 // sfInteger clamps n to the range of a structured-field Integer that this

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,24 +15,14 @@ const DefaultMaxKeys = 1_000_000
 
 const (
 	// numShards splits a limiter's keys so that callers on different keys
-	// rarely wait for the same mutex.
-	numShards = 64
-
-	// sweepBatch is how many entries an insertion examines, from a random
-	// place in its shard, to drop those that have fully refilled. When keys
-	// arrive and go idle at a steady pace, examining k entries per insertion
-	// keeps the share of stale entries near 1/k. That is an estimate from
-	// the steady state, not a bound.
-	sweepBatch = 4
+	// rarely wait for the same mutex. The top shardBits bits of a key's hash
+	// pick its shard.
+	numShards = 1 << shardBits
+	shardBits = 6
 
 	// evictScan is how many entries an insertion into a full shard examines
 	// for a refilled one it can replace.
 	evictScan = 32
-
-	// shrinkMin is the smallest map size worth rebuilding. Go maps keep
-	// their buckets after deletes, so a map that shrank below a quarter of
-	// its peak is copied into a new one to give the memory back.
-	shrinkMin = 256
 
 	// minClock and maxClock bound a clock reading, in nanoseconds since the
 	// limiter's epoch, so that a reading plus any span fits in an int64.
@@ -54,9 +43,18 @@ var limiterIDs atomic.Uint64
 // 7 per second) does not drift, and very slow rules (1 per ten years) do not
 // overflow.
 //
+// Each tracked key takes a 64-byte entry in a hash table that is at most
+// 7/8 full, and about half full after it grows, plus the key's bytes when
+// it is longer than 36 bytes. The tables hold no pointers, so the garbage
+// collector does not scan them, and Allow does not allocate once they have
+// grown to the number of keys in use.
+//
 // Memory also implements Settler, StatsReporter and RuleLister. Use
 // NewMemory to make one; the zero value is not usable.
 type Memory struct {
+	// shards come first: see shard for why their alignment matters.
+	shards [numShards]shard
+
 	gcra gcra
 	rule Rule
 
@@ -65,6 +63,12 @@ type Memory struct {
 
 	clock func() time.Time
 
+	// monotonic is set when clock is time.Now. Allow then reads
+	// time.Since(epoch), which is the same duration as
+	// time.Now().Sub(epoch) but reads only the monotonic clock, not the
+	// wall clock as well.
+	monotonic bool
+
 	// epoch is the clock reading at creation. Keys store times as
 	// nanoseconds since epoch. When epoch and now both come from time.Now,
 	// now.Sub(epoch) uses the monotonic clock and ignores wall-clock steps.
@@ -72,10 +76,10 @@ type Memory struct {
 
 	seed        maphash.Seed
 	maxPerShard int
-	shards      [numShards]shard
 }
 
 type memoryConfig struct {
+	// now is the clock set by WithClock, or nil for time.Now.
 	now     func() time.Time
 	maxKeys int
 }
@@ -109,7 +113,7 @@ func NewMemory(rule Rule, opts ...MemoryOption) *Memory {
 		panic(err)
 	}
 
-	cfg := memoryConfig{now: time.Now, maxKeys: DefaultMaxKeys}
+	cfg := memoryConfig{maxKeys: DefaultMaxKeys}
 	for _, o := range opts {
 		o.applyMemory(&cfg)
 	}
@@ -119,12 +123,16 @@ func NewMemory(rule Rule, opts ...MemoryOption) *Memory {
 		rule:        rule,
 		id:          limiterIDs.Add(1),
 		clock:       cfg.now,
+		monotonic:   cfg.now == nil,
 		seed:        maphash.MakeSeed(),
 		maxPerShard: (cfg.maxKeys + numShards - 1) / numShards,
 	}
+	if m.monotonic {
+		m.clock = time.Now
+	}
 	m.epoch = m.clock()
 	for i := range m.shards {
-		m.shards[i].states = make(map[string]state)
+		m.shards[i].keys.maxArena = defaultMaxArena
 		m.shards[i].now = minClock
 		m.shards[i].overflow = state{tat: minClock}
 	}
@@ -144,14 +152,17 @@ func (m *Memory) Rule() Rule { return m.rule }
 // Rules returns the limiter's one rule.
 func (m *Memory) Rules() []Rule { return []Rule{m.rule} }
 
-// Allow reads the limiter's clock once and calls AllowAt. It returns an
-// error wrapping ErrNegativeUnits when n < 0, and no other error. The
-// context is not used, because the decision never waits.
-func (m *Memory) Allow(_ context.Context, key string, n int64) (Decision, error) {
+// Allow reads the limiter's clock once and decides as AllowAt does. It
+// returns an error wrapping ErrNegativeUnits when n < 0, and no other
+// error. The context is not used, because the decision never waits.
+func (m *Memory) Allow(_ context.Context, key string, n int64) (d Decision, err error) {
 	if n < 0 {
 		return Decision{}, fmt.Errorf("ratelimit: allow %d units: %w", n, ErrNegativeUnits)
 	}
-	return m.AllowAt(key, n, m.clock()), nil
+	// d is filled in place and returned as it is, because copying a
+	// Decision that was just written field by field stalls the processor.
+	m.allowAt(key, n, m.elapsed(), &d)
+	return d, nil
 }
 
 // AllowAt decides whether key may spend n units at time now, and spends them
@@ -165,21 +176,51 @@ func (m *Memory) Allow(_ context.Context, key string, n int64) (Decision, error)
 // A clock that steps backwards is treated as standing still at the latest
 // time the key's shard has seen, so it never admits more than the rule
 // allows.
-func (m *Memory) AllowAt(key string, n int64, now time.Time) Decision {
-	s := m.shardFor(key)
-	t := m.sinceEpoch(now)
+func (m *Memory) AllowAt(key string, n int64, now time.Time) (d Decision) {
+	m.allowAt(key, n, m.sinceEpoch(now), &d)
+	return d
+}
+
+// allowAt implements AllowAt at t nanoseconds since the epoch, and sets dec
+// to the decision.
+func (m *Memory) allowAt(key string, n int64, t int64, dec *Decision) {
+	// Everything that needs no state is done before the shard lock is
+	// taken, and the decision is built after it is released, because other
+	// callers on the shard wait for the locked section.
+	h := m.hash(key)
+	s := m.shardOf(h)
+	h32 := hash32(h)
+	o, cost := m.gcra.price(n)
+	var d, next span
 
 	s.mu.Lock()
 	t = s.observe(t)
-	sl := s.find(key, t, m.maxPerShard)
-	d, next, write := m.gcra.decide(sl.offset(t), n)
-	if write {
-		s.store(key, sl, next, t)
+	if i, ok := s.keys.lookup32(key, h32); ok {
+		// A key with state, the common case, is updated in the front.
+		s.toFront(i)
+		d = s.front.offset(t)
+		if o == outcomeAllowed {
+			o, next = m.gcra.spend(d, cost)
+			if o == outcomeAllowed {
+				s.front = state{tat: t + int64(next.ns), frac: next.frac}
+			}
+		}
+		s.count(o, false)
+	} else {
+		s.flushFront()
+		sl := s.vacancy(key, t, m.maxPerShard)
+		d = sl.offset(t)
+		if o == outcomeAllowed {
+			o, next = m.gcra.spend(d, cost)
+			if o == outcomeAllowed {
+				s.store(key, h, sl, next, t)
+			}
+		}
+		s.count(o, sl.overflow)
 	}
-	s.count(d, n, sl.overflow)
 	s.mu.Unlock()
 
-	return d
+	m.gcra.decision(o, d, next, dec)
 }
 
 // Settle reads the limiter's clock once and calls SettleAt.
@@ -204,13 +245,15 @@ func (m *Memory) SettleAt(key string, reserved, used int64, now time.Time) error
 		return nil
 	}
 
-	s := m.shardFor(key)
+	h := m.hash(key)
+	s := m.shardOf(h)
 	t := m.sinceEpoch(now)
 
 	s.mu.Lock()
 	t = s.observe(t)
-	sl := s.find(key, t, m.maxPerShard)
-	s.store(key, sl, m.gcra.settle(sl.offset(t), reserved, used), t)
+	s.flushFront()
+	sl := s.find(key, h, t, m.maxPerShard)
+	s.store(key, h, sl, m.gcra.settle(sl.offset(t), reserved, used), t)
 	s.mu.Unlock()
 
 	return nil
@@ -224,18 +267,26 @@ func (m *Memory) Sweep() int {
 // SweepAt drops every key that has fully refilled at time now and returns how
 // many it dropped. Dropping such a key changes no decision.
 //
-// Insertions already drop a few refilled keys each, so memory stays bounded
-// under steady traffic without a background goroutine that would need
-// stopping. A limiter that saw a flood of one-time keys and then went quiet
-// keeps their entries until new keys arrive on the same shards. Call Sweep
-// from a ticker if that memory matters. SweepAt locks one shard at a time.
+// An insertion into a shard that is three quarters full drops that shard's
+// refilled keys first, so memory stays bounded under steady traffic without
+// a background goroutine that would need stopping. A limiter that saw a
+// flood of one-time keys and then went quiet keeps their entries until new
+// keys arrive on the same shards. Call Sweep from a ticker if that memory
+// matters: a shard left empty releases its memory. SweepAt locks one shard
+// at a time.
 func (m *Memory) SweepAt(now time.Time) int {
 	t := m.sinceEpoch(now)
 	dropped := 0
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		dropped += s.sweep(s.observe(t), -1)
+		s.flushFront()
+		dropped += s.keys.sweep(s.observe(t), -1)
+		if s.keys.count == 0 {
+			s.keys.release()
+		} else {
+			s.keys.resize()
+		}
 		s.mu.Unlock()
 	}
 	return dropped
@@ -248,7 +299,7 @@ func (m *Memory) Len() int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		n += len(s.states)
+		n += s.keys.count
 		s.mu.Unlock()
 	}
 	return n
@@ -259,8 +310,11 @@ func (m *Memory) Len() int {
 func (m *Memory) Stats() []RuleStats {
 	st := RuleStats{Rule: m.rule.Name}
 	for i := range m.shards {
-		st.Allowed += m.shards[i].allowed.Load()
-		st.Rejected += m.shards[i].rejected.Load()
+		s := &m.shards[i]
+		s.mu.Lock()
+		st.Allowed += s.allowed
+		st.Rejected += s.rejected
+		s.mu.Unlock()
 	}
 	return []RuleStats{st}
 }
@@ -272,26 +326,41 @@ func (m *Memory) Stats() []RuleStats {
 func (m *Memory) Overflowed() int64 {
 	var n int64
 	for i := range m.shards {
-		n += m.shards[i].overflowed.Load()
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += s.overflowed
+		s.mu.Unlock()
 	}
 	return n
 }
 
-func (m *Memory) shardFor(key string) *shard {
-	return &m.shards[maphash.String(m.seed, key)%numShards]
+// hash returns the hash of key. Its top shardBits bits pick the shard, and
+// the bits below them the key's slot in the shard's table.
+func (m *Memory) hash(key string) uint64 {
+	return maphash.String(m.seed, key)
+}
+
+func (m *Memory) shardOf(hash uint64) *shard {
+	return &m.shards[hash>>(64-shardBits)]
+}
+
+// elapsed reads the limiter's clock and returns the nanoseconds since its
+// epoch, clamped to [minClock, maxClock].
+func (m *Memory) elapsed() int64 {
+	if m.monotonic {
+		return clampClock(time.Since(m.epoch))
+	}
+	return m.sinceEpoch(m.clock())
 }
 
 // sinceEpoch converts now to nanoseconds since the limiter's epoch, clamped
 // to [minClock, maxClock].
 func (m *Memory) sinceEpoch(now time.Time) int64 {
-	d := int64(now.Sub(m.epoch))
-	if d < minClock {
-		return minClock
-	}
-	if d > maxClock {
-		return maxClock
-	}
-	return d
+	return clampClock(now.Sub(m.epoch))
+}
+
+func clampClock(d time.Duration) int64 {
+	return min(max(int64(d), minClock), maxClock)
 }
 
 // state is one key's TAT: tat nanoseconds since the limiter's epoch plus
@@ -311,11 +380,19 @@ func (st state) offset(t int64) span {
 	return span{ns: uint64(st.tat - t), frac: st.frac}
 }
 
+// refilled reports whether the key is back at its full burst at time t, so
+// that its state can be dropped.
+func (st state) refilled(t int64) bool {
+	return st.tat < t || (st.tat == t && st.frac == 0)
+}
+
 // slot is the location of one key's state while its shard is locked: an
-// entry of the shard's map, a new entry, or the overflow bucket.
+// entry of the shard's table, a new entry, or the overflow bucket.
 type slot struct {
 	st state
-	// found is set when st came from the shard's map.
+	// index is the key's slot in the shard's table when found is set.
+	index int
+	// found is set when st came from the shard's table.
 	found bool
 	// overflow is set when the key shares the shard's overflow bucket.
 	overflow bool
@@ -330,26 +407,66 @@ func (sl slot) offset(t int64) span {
 	return sl.st.offset(t)
 }
 
-// shard is one lock's share of a limiter's keys.
+// shard is one lock's share of a limiter's keys. Every field is guarded by
+// mu.
+//
+// The fields that an admitted request reads or writes fill the first 56
+// bytes. They then share a cache line with the mutex when the shard starts
+// at a line boundary or 8 bytes past one, so a contended shard moves one
+// line fewer between processors. Go 1.26 puts a Memory 8 bytes past a
+// boundary, after the header it gives large objects with pointers.
 type shard struct {
-	mu     sync.Mutex
-	states map[string]state
-
-	// overflow is the state shared by new keys while the shard is full.
-	overflow state
+	mu sync.Mutex
 
 	// now is the latest clock reading the shard has seen, so that a clock
 	// that steps back cannot move a key's state into the past.
 	now int64
 
-	// peak is the largest len(states) since the map was last rebuilt.
-	peak int
+	// allowed, rejected and overflowed count decisions. They are plain
+	// integers under mu, which every decision holds anyway, so counting
+	// costs no atomic instruction.
+	allowed int64
 
-	// The counters change under mu but are read without it.
-	allowed, rejected, overflowed atomic.Int64
+	// front is the state of the key in slot frontSlot-1 of keys, and is
+	// newer than that entry's own. frontSlot is zero when no key is in
+	// front. The key that the shard decided for last stays in front, so a
+	// key that callers on several processors hammer is written in the
+	// mutex's cache line only, and its entry's line is left for all of
+	// them to read. Every other use of the table calls flushFront first.
+	frontSlot int
+	front     state
 
-	// The padding keeps neighbouring shards' mutexes off one cache line.
-	_ [64]byte
+	keys keyTable
+
+	rejected, overflowed int64
+
+	// overflow is the state shared by new keys while the shard is full.
+	overflow state
+
+	// The padding makes a shard 256 bytes, a whole number of cache lines,
+	// and keeps the end of one shard at least a line away from the mutex
+	// of the next.
+	_ [72]byte
+}
+
+// toFront puts the key in slot i in front, after writing the state of the
+// key that was there back to its entry. The caller holds s.mu.
+func (s *shard) toFront(i int) {
+	if s.frontSlot == i+1 {
+		return
+	}
+	s.flushFront()
+	s.front = s.keys.slots[i].st
+	s.frontSlot = i + 1
+}
+
+// flushFront writes the state in front back to its entry, so that the
+// table can be read, changed or rearranged. The caller holds s.mu.
+func (s *shard) flushFront() {
+	if s.frontSlot != 0 {
+		s.keys.slots[s.frontSlot-1].st = s.front
+		s.frontSlot = 0
+	}
 }
 
 // observe returns t, or the latest time the shard has seen if t is earlier,
@@ -362,24 +479,30 @@ func (s *shard) observe(t int64) int64 {
 	return t
 }
 
-// find returns the slot of key at time t. When the key is new and the shard
-// holds maxKeys entries, find drops a refilled entry to make room or, if it
-// finds none, returns the overflow bucket. The caller holds s.mu.
-func (s *shard) find(key string, t int64, maxKeys int) slot {
-	if st, ok := s.states[key]; ok {
-		return slot{st: st, found: true}
+// find returns the slot of key, whose hash is hash, at time t. When the key is
+// new and the shard holds maxKeys entries, find drops a refilled entry to
+// make room or, if it finds none, returns the overflow bucket. A key too
+// long for the shard's arena shares the overflow bucket too. The caller
+// holds s.mu.
+func (s *shard) find(key string, hash uint64, t int64, maxKeys int) slot {
+	if i, ok := s.keys.lookup(key, hash); ok {
+		return slot{st: s.keys.slots[i].st, index: i, found: true}
 	}
-	if len(s.states) < maxKeys || s.sweep(t, evictScan) > 0 {
+	return s.vacancy(key, t, maxKeys)
+}
+
+// vacancy returns the slot for key, which the shard does not hold, as find
+// does. The caller holds s.mu.
+func (s *shard) vacancy(key string, t int64, maxKeys int) slot {
+	if (s.keys.count < maxKeys || s.keys.sweep(t, evictScan) > 0) && s.keys.fits(key) {
 		return slot{}
 	}
 	return slot{st: s.overflow, overflow: true}
 }
 
-// store writes the offset d, measured at time t, to the slot of key. A new
-// key costs a copy of its string, so that the map does not keep alive
-// whatever larger buffer the caller's string points into. The caller holds
-// s.mu.
-func (s *shard) store(key string, sl slot, d span, t int64) {
+// store writes the offset d, measured at time t, to the slot of key. The
+// caller holds s.mu and has not changed the shard since find returned sl.
+func (s *shard) store(key string, hash uint64, sl slot, d span, t int64) {
 	st := state{tat: t + int64(d.ns), frac: d.frac}
 
 	switch {
@@ -388,71 +511,27 @@ func (s *shard) store(key string, sl slot, d span, t int64) {
 	case d.isZero():
 		// A key back at its full burst needs no entry.
 		if sl.found {
-			delete(s.states, key)
-			s.shrink()
+			s.keys.deleteAt(sl.index)
 		}
 	case sl.found:
-		s.states[key] = st
+		s.keys.slots[sl.index].st = st
 	default:
-		s.sweep(t, sweepBatch)
-		s.states[strings.Clone(key)] = st
-		if len(s.states) > s.peak {
-			s.peak = len(s.states)
-		}
+		s.keys.insert(key, hash, st, t)
 	}
 }
 
-// sweep examines up to limit entries, or all of them when limit < 0, from a
-// random place in the map (Go randomizes where iteration starts), drops
-// those that have fully refilled at time t, and returns how many it dropped.
-// The caller holds s.mu.
-func (s *shard) sweep(t int64, limit int) int {
-	dropped, seen := 0, 0
-	for k, st := range s.states {
-		if seen == limit {
-			break
-		}
-		seen++
-		if st.offset(t).isZero() {
-			delete(s.states, k)
-			dropped++
-		}
-	}
-	if dropped > 0 {
-		s.shrink()
-	}
-	return dropped
-}
-
-// shrink replaces the map with a smaller copy once it holds less than a
-// quarter of its peak. Each rebuild copies fewer entries than were deleted
-// since the last one, so the cost per delete stays constant. The caller
-// holds s.mu.
-func (s *shard) shrink() {
-	n := len(s.states)
-	if s.peak < shrinkMin || n >= s.peak/4 {
+// count adds one decision with outcome o to the shard's counters. Queries
+// are not counted. The caller holds s.mu.
+func (s *shard) count(o outcome, overflow bool) {
+	switch o {
+	case outcomeQuery:
 		return
-	}
-	states := make(map[string]state, n)
-	for k, st := range s.states {
-		states[k] = st
-	}
-	s.states = states
-	s.peak = n
-}
-
-// count adds one decision for n units to the shard's counters. Queries are
-// not counted. The caller holds s.mu.
-func (s *shard) count(d Decision, n int64, overflow bool) {
-	if n == 0 {
-		return
-	}
-	if d.Allowed {
-		s.allowed.Add(1)
-	} else {
-		s.rejected.Add(1)
+	case outcomeAllowed:
+		s.allowed++
+	default:
+		s.rejected++
 	}
 	if overflow {
-		s.overflowed.Add(1)
+		s.overflowed++
 	}
 }

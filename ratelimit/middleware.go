@@ -142,11 +142,31 @@ func (r Reservation) Settle(ctx context.Context, used int64) error {
 
 type reservationContextKey struct{}
 
+// reservationContext is a context that carries a Reservation. It costs one
+// allocation, where context.WithValue would cost a second one for boxing
+// the Reservation.
+type reservationContext struct {
+	context.Context
+	res Reservation
+}
+
+// Value returns a pointer to the Reservation for reservationContextKey, and
+// the parent context's value for any other key.
+func (c *reservationContext) Value(key any) any {
+	if _, ok := key.(reservationContextKey); ok {
+		return &c.res
+	}
+	return c.Context.Value(key)
+}
+
 // ReservationFromContext returns the Reservation that Middleware stored in
 // ctx, and false when there is none.
 func ReservationFromContext(ctx context.Context) (Reservation, bool) {
-	r, ok := ctx.Value(reservationContextKey{}).(Reservation)
-	return r, ok
+	r, ok := ctx.Value(reservationContextKey{}).(*Reservation)
+	if !ok {
+		return Reservation{}, false
+	}
+	return *r, true
 }
 
 // Middleware returns HTTP middleware that spends the cost of each request
@@ -232,7 +252,7 @@ func (mw *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 
 	// Decide.
 	var buf [smallComposite]Decision
-	decisions, err := mw.decide(r.Context(), key, units, buf[:0])
+	decisions, err := mw.decide(r.Context(), key, units, &buf)
 	if err != nil {
 		mw.logLimiterError(r, err)
 		if mw.failClosed {
@@ -252,20 +272,35 @@ func (mw *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 		mw.onReject(w, r, d)
 		return
 	}
-	res := Reservation{Key: key, Units: units, Decision: d, limiter: mw.limiter}
-	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reservationContextKey{}, res)))
+	ctx := &reservationContext{
+		Context: r.Context(),
+		res:     Reservation{Key: key, Units: units, Decision: d, limiter: mw.limiter},
+	}
+	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// decide calls the limiter and appends one decision per rule to dst.
-func (mw *middleware) decide(ctx context.Context, key string, units int64, dst []Decision) ([]Decision, error) {
+// decide calls the limiter and returns one decision per rule, in buf when
+// they fit. Only the limiters of this package get buf: a slice passed to
+// another MultiLimiter would escape, and buf with it, costing an allocation
+// for every request.
+func (mw *middleware) decide(ctx context.Context, key string, units int64, buf *[smallComposite]Decision) ([]Decision, error) {
+	switch l := mw.limiter.(type) {
+	case *composite:
+		return l.AllowRules(ctx, key, units, buf[:0])
+	case *Memory:
+		d, err := l.Allow(ctx, key, units)
+		buf[0] = d
+		return buf[:1], err
+	}
 	if mw.multi != nil {
-		return mw.multi.AllowRules(ctx, key, units, dst)
+		return mw.multi.AllowRules(ctx, key, units, nil)
 	}
 	d, err := mw.limiter.Allow(ctx, key, units)
 	if err != nil {
-		return dst, err
+		return nil, err
 	}
-	return append(dst, d), nil
+	buf[0] = d
+	return buf[:1], nil
 }
 
 // logLimiterError logs err unless another error was logged less than a
