@@ -477,7 +477,7 @@ func (a *app) callerKey(r *http.Request) string {
 	return k
 }
 
-// providerFailed answers a failed provider call with a JSON body naming the
+// providerFailed responds to a failed provider call with a JSON body naming the
 // error category: 504 when the provider timed out, 503 when the call was
 // canceled, and 502 for every other failure.
 //
@@ -500,7 +500,7 @@ func (a *app) providerFailed(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]string{"error": "provider call failed: " + string(category), "category": string(category)})
 }
 
-// postOnly answers 405 with a JSON error to every method but POST.
+// postOnly responds with 405 and a JSON error to every method but POST.
 func postOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {

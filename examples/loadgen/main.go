@@ -42,7 +42,7 @@ func main() {
 	}
 }
 
-// config is what the flags set.
+// config holds the settings the flags set.
 type config struct {
 	url         string
 	clients     int
@@ -201,7 +201,7 @@ func (m mix) pick(r *rand.Rand) kind {
 	return kindChat
 }
 
-// outcome is what one request returned.
+// outcome is the result of one request.
 type outcome struct {
 	kind    kind
 	status  int // 0 when the request failed without a response
@@ -405,8 +405,8 @@ func fetchCounts(ctx context.Context, client *http.Client, base string) (counts,
 			c.agentCalls += e.Calls
 		}
 	}
-	// Every failed call counts here, canceled ones included: a client
-	// that gave up still got no answer.
+	// Every failed call counts here, canceled ones included, because a
+	// client that gave up still got no response.
 	for _, n := range snap.Errors.ByCategory {
 		c.errors += n
 	}
@@ -459,7 +459,7 @@ func report(w io.Writer, res *results, server *counts) int {
 
 	// What the server should have counted, from what the clients saw. A
 	// chat or stream request that got past the limits made one provider
-	// call; an agent request that passed made three, and one that failed
+	// call. An agent request that passed made three, and one that failed
 	// made between one and three, because the agent stops at the first
 	// failed step.
 	chatCalls := ok[kindChat] + failed[kindChat] + ok[kindStream] + failed[kindStream]

@@ -231,7 +231,7 @@ func TestShutdownLosesNothing(t *testing.T) {
 		done <- run(context.Background(), args, &out, io.Discard)
 	}()
 
-	// Stop the server once it has answered a few hundred requests.
+	// Stop the server once it has served a few hundred requests.
 	srv.waitForLog(t, "chatserver listening", time.Second)
 	for {
 		resp, err := http.Get(srv.url + "/api/analytics?type=usage")
@@ -259,8 +259,8 @@ func TestShutdownLosesNothing(t *testing.T) {
 	if took := time.Since(stopAt); took > 25*time.Second {
 		t.Errorf("shutdown took %v, want it within the server's timeouts", took)
 	}
-	// loadgen cannot read the analytics of a stopped server; its error
-	// says so, and its counts are still printed.
+	// loadgen cannot read the analytics of a stopped server. It returns
+	// that error and still prints its own counts.
 	<-done
 
 	log := srv.log()
