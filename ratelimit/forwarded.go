@@ -126,9 +126,9 @@ func parseNode(s string) (netip.Addr, bool) {
 		return normalizeAddr(addr), true
 	}
 
-	// An IPv4 address with a port has exactly one colon, and no IPv6
-	// address has one. Testing for it first spares a failed ParseAddr,
-	// which allocates its error, for the usual RemoteAddr.
+	// An IPv4 address with a port has exactly one colon, and every IPv6
+	// address has at least two. Testing for it first spares a failed
+	// ParseAddr, which allocates its error, for the usual RemoteAddr.
 	if host, port, ok := strings.Cut(s, ":"); ok && !strings.Contains(port, ":") {
 		addr, err := netip.ParseAddr(host)
 		if err != nil || !addr.Is4() {

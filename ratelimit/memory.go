@@ -44,7 +44,7 @@ var limiterIDs atomic.Uint64
 // overflow.
 //
 // Each tracked key takes a 64-byte entry in a hash table that is at most
-// 7/8 full, and about half full after it grows, plus the key's bytes when
+// 7/8 full, and 7/16 full right after it doubles, plus the key's bytes when
 // it is longer than 36 bytes. The tables hold no pointers, so the garbage
 // collector does not scan them, and Allow does not allocate once they have
 // grown to the number of keys in use.
@@ -410,11 +410,12 @@ func (sl slot) offset(t int64) span {
 // shard is one lock's share of a limiter's keys. Every field is guarded by
 // mu.
 //
-// The fields that an admitted request reads or writes fill the first 56
-// bytes. They then share a cache line with the mutex when the shard starts
-// at a line boundary or 8 bytes past one, so a contended shard moves one
-// line fewer between processors. Go 1.26 puts a Memory 8 bytes past a
-// boundary, after the header it gives large objects with pointers.
+// The fields that a request for the key in front writes end within the
+// first 56 bytes. They then share a cache line with the mutex when the
+// shard starts at a line boundary or 8 bytes past one, so a contended key
+// moves one line between processors, not two. Go 1.26 puts a Memory 8
+// bytes past a boundary, after the header it gives large objects with
+// pointers.
 type shard struct {
 	mu sync.Mutex
 
@@ -429,10 +430,10 @@ type shard struct {
 
 	// front is the state of the key in slot frontSlot-1 of keys, and is
 	// newer than that entry's own. frontSlot is zero when no key is in
-	// front. The key that the shard decided for last stays in front, so a
-	// key that callers on several processors hammer is written in the
-	// mutex's cache line only, and its entry's line is left for all of
-	// them to read. Every other use of the table calls flushFront first.
+	// front. The last key that AllowAt found in the table stays in front,
+	// so a key that callers on several processors hammer is written only
+	// in the mutex's cache line, and the line of its entry stays in all
+	// their caches. Every other use of the table calls flushFront first.
 	frontSlot int
 	front     state
 

@@ -289,8 +289,11 @@ func (mw *middleware) decide(ctx context.Context, key string, units int64, buf *
 		return l.AllowRules(ctx, key, units, buf[:0])
 	case *Memory:
 		d, err := l.Allow(ctx, key, units)
+		if err != nil {
+			return nil, err
+		}
 		buf[0] = d
-		return buf[:1], err
+		return buf[:1], nil
 	}
 	if mw.multi != nil {
 		return mw.multi.AllowRules(ctx, key, units, nil)

@@ -267,7 +267,7 @@ func TestShardLayout(t *testing.T) {
 		t.Errorf("shard size: got %d bytes, want a multiple of 64", got)
 	}
 	if end := unsafe.Offsetof(s.front) + unsafe.Sizeof(s.front); end > 56 {
-		t.Errorf("the fields that an admitted request writes end at byte %d, want at most 56", end)
+		t.Errorf("the fields written for the key in front end at byte %d, want at most 56", end)
 	}
 	if got := unsafe.Sizeof(entry{}); got != 64 {
 		t.Errorf("entry size: got %d bytes, want 64", got)
