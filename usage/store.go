@@ -157,3 +157,27 @@ func (s *Stats) Clone() Stats {
 	c.TTFT = s.TTFT.Clone()
 	return c
 }
+
+// RecordsSince returns the records whose Time is at or after cutoff, for
+// stores that drop what is past their retention before writing. It returns
+// records itself when it drops none and never changes the caller's slice.
+func RecordsSince(records []Record, cutoff time.Time) []Record {
+	first := -1
+	for i := range records {
+		if records[i].Time.Before(cutoff) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return records
+	}
+
+	kept := append(make([]Record, 0, len(records)-1), records[:first]...)
+	for i := first + 1; i < len(records); i++ {
+		if !records[i].Time.Before(cutoff) {
+			kept = append(kept, records[i])
+		}
+	}
+	return kept
+}

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	storeSpec := fs.String("store", "memory", `where usage records are kept: "memory", "sqlite:PATH" or "postgres:DSN"`)
 	redisAddr := fs.String("redis", "", "address of a Redis server, host:port, to keep the rate limits in so that every replica shares them; empty keeps them in this process")
 	redisTimeout := fs.Duration("redis-timeout", 500*time.Millisecond, "longest wait for one Redis limit decision before it fails open")
-	dailyUSD := fs.Float64("budget-daily-usd", 0, "spend budget per client key and calendar day, in USD; a call that would cross it answers 402; 0 turns it off")
+	dailyUSD := fs.Float64("budget-daily-usd", 0, "spend budget per client key and calendar day, in USD; a call that would cross it gets a 402 response; 0 turns it off")
 	budgetZone := fs.String("budget-tz", "UTC", "time zone whose midnight starts a budget day, such as Europe/Berlin")
 	providerTimeout := fs.Duration("provider-timeout", 2*time.Minute, "timeout of one provider call")
 	alertRate := fs.Float64("alert-error-rate", 0.05, "log an alert when the share of failed provider calls exceeds this; 0 turns it off")

@@ -35,7 +35,7 @@ func bareChat(client *openai.Client) http.Handler {
 }
 
 // BenchmarkChatRouteOverhead serves the chat route with and without
-// aimeter in front of a simulated provider that answers at once, over
+// aimeter in front of a simulated provider that responds immediately, over
 // loopback HTTP at the same concurrency, and reports the median request
 // latency next to the time per request.
 func BenchmarkChatRouteOverhead(b *testing.B) {

@@ -32,7 +32,7 @@ func openRedis(addr string, timeout time.Duration, logger *slog.Logger) (*redis.
 		return nil, nil, fmt.Errorf("connect to redis at %s: %w", addr, err)
 	}
 	build := func(api, agent, stream ratelimit.Rule) routeLimits {
-		// The logger reports when Redis stops answering in time and the
+		// The logger reports when Redis stops responding in time and the
 		// limits fail open, and when it recovers.
 		opts := []redislimit.Option{redislimit.WithTimeout(timeout), redislimit.WithLogger(logger)}
 		chat := redislimit.New(client, []ratelimit.Rule{api}, opts...)

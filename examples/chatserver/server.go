@@ -483,7 +483,7 @@ func (a *app) callerKey(r *http.Request) string {
 //
 // The monitor has already logged the failure with its redacted message.
 //
-// A call the budget rejected before it reached the provider answers 402
+// A call the budget rejected before it reached the provider gets a 402
 // (or 429 for a token budget) with the budget's headers instead.
 func (a *app) providerFailed(w http.ResponseWriter, err error) {
 	if a.guard != nil && a.guard.WriteError(w, err) {

@@ -63,7 +63,9 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	records = withinRetention(records, s.cutoff())
+	// Records older than the retention are dropped as a prune would
+	// drop them, so a write never touches the rows a prune is deleting.
+	records = usage.RecordsSince(records, s.cutoff())
 	if len(records) == 0 {
 		return nil
 	}
@@ -210,28 +212,4 @@ func scanRollupRow(sc scanner, dest ...any) (rollupRow, error) {
 	row.latency.sum, row.latency.max = time.Duration(latencySum), time.Duration(latencyMax)
 	row.ttft.sum, row.ttft.max = time.Duration(ttftSum), time.Duration(ttftMax)
 	return row, nil
-}
-
-// withinRetention returns the records at or after cutoff. Older ones are
-// dropped as a prune would drop them, so that a write never touches the
-// rows that a prune is deleting. It returns records itself when it drops
-// none, and never changes the caller's slice.
-func withinRetention(records []usage.Record, cutoff time.Time) []usage.Record {
-	first := -1
-	for i := range records {
-		if records[i].Time.Before(cutoff) {
-			first = i
-			break
-		}
-	}
-	if first < 0 {
-		return records
-	}
-	kept := append(make([]usage.Record, 0, len(records)-1), records[:first]...)
-	for i := first + 1; i < len(records); i++ {
-		if !records[i].Time.Before(cutoff) {
-			kept = append(kept, records[i])
-		}
-	}
-	return kept
 }
