@@ -31,12 +31,12 @@ func (t *Tracker) startCall(ctx context.Context, call Call) context.Context {
 }
 
 // emit prices r, shows it to the observers and queues it.
-func (t *Tracker) emit(ctx context.Context, r Record) {
-	t.price(&r)
+func (t *Tracker) emit(ctx context.Context, r *Record) {
+	t.price(r)
 	if len(t.observers) > 0 {
-		// Observers get a copy: handing them &r would move every record
+		// Observers get a copy: handing them r would move every record
 		// to the heap, observed or not.
-		c := r
+		c := *r
 		for _, o := range t.observers {
 			o.EndCall(ctx, &c)
 		}

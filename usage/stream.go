@@ -183,5 +183,5 @@ func (t *Tracker) finishStream(ctx context.Context, call Call, wall time.Time, l
 			t.monitor.RecordSuccess(callInfo(call))
 		}
 	}
-	t.emit(ctx, r)
+	t.emit(ctx, &r)
 }

@@ -41,7 +41,7 @@ type Table struct {
 
 // tableData is one immutable version of a table.
 type tableData struct {
-	prices  map[string]Price
+	prices  map[string]*Price
 	aliases map[string]string
 	// latest maps an undated name the table lacks, such as "o1", to its
 	// newest dated snapshot, such as "o1-2024-12-17".
@@ -68,10 +68,10 @@ func (d *tableData) indexSnapshots() {
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return newTableFrom(make(map[string]Price), make(map[string]string))
+	return newTableFrom(make(map[string]*Price), make(map[string]string))
 }
 
-func newTableFrom(prices map[string]Price, aliases map[string]string) *Table {
+func newTableFrom(prices map[string]*Price, aliases map[string]string) *Table {
 	t := &Table{}
 	d := &tableData{prices: prices, aliases: aliases}
 	d.indexSnapshots()
@@ -85,7 +85,7 @@ func (t *Table) update(change func(d *tableData)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.data.Load()
-	d := &tableData{prices: make(map[string]Price, len(old.prices)+1), aliases: make(map[string]string, len(old.aliases))}
+	d := &tableData{prices: make(map[string]*Price, len(old.prices)+1), aliases: make(map[string]string, len(old.aliases))}
 	for k, v := range old.prices {
 		d.prices[k] = v
 	}
@@ -131,7 +131,7 @@ func (t *Table) Set(model string, p Price) error {
 	if err := p.validate(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadPriceData, model, err)
 	}
-	t.update(func(d *tableData) { d.prices[model] = p })
+	t.update(func(d *tableData) { d.prices[model] = &p })
 	return nil
 }
 
@@ -183,6 +183,15 @@ func trimDate(name string) (string, bool) {
 // Lookup returns the price of model and the table entry that supplied it,
 // or false when the model is unpriced.
 func (t *Table) Lookup(model string) (Price, string, bool) {
+	if p, name, ok := t.lookup(model); ok {
+		return *p, name, true
+	}
+	return Price{}, "", false
+}
+
+// lookup is Lookup returning the table's own copy of the price, which the
+// caller must not change.
+func (t *Table) lookup(model string) (*Price, string, bool) {
 	d := t.data.Load()
 	if p, ok := d.prices[model]; ok {
 		return p, model, true
@@ -213,7 +222,7 @@ func (t *Table) Lookup(model string) (Price, string, bool) {
 			}
 		}
 	}
-	return Price{}, "", false
+	return nil, "", false
 }
 
 // LoadLiteLLM reads a price table in the format of LiteLLM's
@@ -231,7 +240,7 @@ func LoadLiteLLM(r io.Reader) (*Table, error) {
 		return nil, fmt.Errorf("load litellm prices: %w", err)
 	}
 
-	prices := make(map[string]Price, len(raw))
+	prices := make(map[string]*Price, len(raw))
 	for name, body := range raw {
 		var entry map[string]any
 		d := json.NewDecoder(bytes.NewReader(body))
@@ -247,7 +256,7 @@ func LoadLiteLLM(r io.Reader) (*Table, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadPriceData, name, err)
 		}
 		if ok {
-			prices[name] = p
+			prices[name] = &p
 		}
 	}
 	return newTableFrom(prices, make(map[string]string)), nil
@@ -357,7 +366,7 @@ func LoadNative(r io.Reader) (*Table, error) {
 		return nil, fmt.Errorf("load native prices: %w", err)
 	}
 
-	prices := make(map[string]Price, len(f.Models))
+	prices := make(map[string]*Price, len(f.Models))
 	for name, m := range f.Models {
 		unit := m.Unit
 		if unit == "" {
@@ -393,7 +402,7 @@ func LoadNative(r io.Reader) (*Table, error) {
 		if err := p.validate(); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadPriceData, name, err)
 		}
-		prices[name] = p
+		prices[name] = &p
 	}
 	aliases := make(map[string]string, len(f.Aliases))
 	for alias, model := range f.Aliases {

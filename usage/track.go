@@ -51,28 +51,23 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 	if call.Operation == "" {
 		// Observers and records want the operation before the response
 		// arrives; the response type tells it for go-openai calls.
-		var zero T
-		call.Operation = usageOf(&zero).operation
+		call.Operation = operationOf[T]()
 	}
 	if len(t.observers) > 0 {
 		ctx = t.startCall(ctx, call)
 	}
-	start := time.Now()
-	wall := start
-	if t.customClock {
-		wall = t.now()
-	}
+	watch, wall := t.startClock()
 
 	defer func() {
 		if v := recover(); v != nil {
 			perr := &errmon.PanicError{Value: v, Stack: debug.Stack()}
-			t.finish(ctx, call, wall, time.Since(start), perr, nil)
+			t.finish(ctx, call, wall, watch.elapsed(), perr, nil)
 			panic(v)
 		}
 	}()
 
 	resp, err = fn(ctx)
-	latency := time.Since(start)
+	latency := watch.elapsed()
 
 	if err != nil {
 		t.finish(ctx, call, wall, latency, err, nil)
@@ -107,7 +102,7 @@ func (t *Tracker) finish(ctx context.Context, call Call, wall time.Time, latency
 			t.monitor.RecordSuccess(callInfo(call))
 		}
 	}
-	t.emit(ctx, r)
+	t.emit(ctx, &r)
 }
 
 // inspect returns the category and HTTP status of a failed call.
@@ -126,6 +121,23 @@ type responseUsage struct {
 	known     bool
 	model     string
 	operation string
+}
+
+// operationOf returns the operation of the go-openai response type T, or
+// "" for other types.
+func operationOf[T any]() string {
+	var p *T
+	switch any(p).(type) {
+	case *openai.ChatCompletionResponse, **openai.ChatCompletionResponse:
+		return OperationChat
+	case *openai.CompletionResponse, **openai.CompletionResponse:
+		return OperationCompletion
+	case *openai.EmbeddingResponse, **openai.EmbeddingResponse:
+		return OperationEmbeddings
+	case *openai.ImageResponse, **openai.ImageResponse:
+		return OperationImage
+	}
+	return ""
 }
 
 // usageOf reads token usage from the response types it knows. It takes a

@@ -60,6 +60,13 @@ type Tracker struct {
 	quit    chan struct{}
 	done    chan struct{}
 
+	// anchor is a wall-clock reading that carries its monotonic reading.
+	// Calls are stamped with the anchor plus the monotonic time since it,
+	// which reads the clock once where time.Now reads it twice; the anchor
+	// is renewed once it is anchorAge old, so a step of the system clock
+	// reaches the stamps within that time.
+	anchor atomic.Pointer[time.Time]
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 	abandoned atomic.Bool // Close gave up waiting: queued records are dropped, not written
@@ -145,6 +152,8 @@ func NewTracker(store Store, opts ...TrackerOption) *Tracker {
 	if t.prices == nil {
 		t.prices = DefaultTable()
 	}
+	now := time.Now()
+	t.anchor.Store(&now)
 	go t.run()
 	return t
 }
@@ -155,6 +164,35 @@ func defaultBackoff(attempt int) time.Duration {
 		return 5 * time.Second
 	}
 	return d
+}
+
+// anchorAge is how long a clock anchor is used before it is renewed.
+const anchorAge = time.Second
+
+// stopwatch measures a call's latency on the monotonic clock.
+type stopwatch struct {
+	base  *time.Time // the anchor the offsets count from
+	start time.Duration
+}
+
+// elapsed returns the monotonic time since the stopwatch started.
+func (w stopwatch) elapsed() time.Duration { return time.Since(*w.base) - w.start }
+
+// startClock starts a stopwatch and returns it with the wall-clock time
+// the call starts at: the tracker's clock when WithClock set one, else the
+// anchor plus the monotonic time since it.
+func (t *Tracker) startClock() (stopwatch, time.Time) {
+	base := t.anchor.Load()
+	off := time.Since(*base)
+	if off >= anchorAge || off < 0 {
+		now := time.Now()
+		t.anchor.Store(&now)
+		base, off = &now, 0
+	}
+	if t.customClock {
+		return stopwatch{base, off}, t.now()
+	}
+	return stopwatch{base, off}, base.Add(off)
 }
 
 // Prices returns the tracker's price table.
@@ -173,7 +211,7 @@ func (t *Tracker) Stats() TrackerStats {
 // Record is for calls measured by other means; observers do not see them.
 func (t *Tracker) Record(r Record) {
 	t.price(&r)
-	t.enqueue(r)
+	t.enqueue(&r)
 }
 
 // price fills in the cost of r when its usage is known and its call or its
@@ -187,21 +225,21 @@ func (t *Tracker) price(r *Record) {
 		r.Priced = true
 		return
 	}
-	if p, _, ok := t.prices.Lookup(r.Call.Model); ok {
+	if p, _, ok := t.prices.lookup(r.Call.Model); ok {
 		r.CostNanos = p.Cost(r.Tokens)
 		r.Priced = true
 	}
 }
 
 // enqueue queues r for the writer under the full-queue policy.
-func (t *Tracker) enqueue(r Record) {
+func (t *Tracker) enqueue(r *Record) {
 	if t.closed.Load() {
 		t.dropped.Add(1)
 		return
 	}
 
 	select {
-	case t.queue <- r:
+	case t.queue <- *r:
 		return
 	default:
 	}
@@ -209,7 +247,7 @@ func (t *Tracker) enqueue(r Record) {
 		timer := time.NewTimer(t.wait)
 		defer timer.Stop()
 		select {
-		case t.queue <- r:
+		case t.queue <- *r:
 			return
 		case <-timer.C:
 		}
