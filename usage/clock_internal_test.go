@@ -51,3 +51,49 @@ func TestClockUsesCustomWallClock(t *testing.T) {
 		t.Errorf("elapsed = %v, want ≥ 0", d)
 	}
 }
+
+// stalledStore blocks every Write until its context ends, and reports
+// each Write it enters and leaves.
+type stalledStore struct {
+	MemoryStore
+	entered chan int
+	left    chan struct{}
+}
+
+func (s *stalledStore) Write(ctx context.Context, records []Record) error {
+	s.entered <- len(records)
+	<-ctx.Done()
+	s.left <- struct{}{}
+	return ctx.Err()
+}
+
+// TestCloseCountsTheBatchBeingWritten checks that a Close that gives up
+// counts every record: those still queued as dropped and the batch the
+// store is writing as pending, until the canceled write returns and it is
+// dropped too.
+func TestCloseCountsTheBatchBeingWritten(t *testing.T) {
+	store := &stalledStore{entered: make(chan int, 1), left: make(chan struct{}, 1)}
+	tr := NewTracker(store, WithBatchSize(10), WithQueueSize(100))
+	rec := Record{Time: time.Now().UTC(), Call: Call{Endpoint: "e", Provider: "p", Model: "m"}}
+	tr.Record(rec)
+	inFlight := <-store.entered // the writer holds this batch in Write
+	for i := 0; i < 29; i++ {
+		tr.Record(rec)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := tr.Close(ctx); err == nil {
+		t.Fatal("Close with a canceled context returned nil")
+	}
+	st := tr.Stats()
+	if st.Written != 0 || st.Dropped+st.Pending != 30 || st.Pending < int64(inFlight) {
+		t.Fatalf("right after Close: %+v, want written 0, dropped+pending 30, pending ≥ %d", st, inFlight)
+	}
+
+	<-store.left // Close canceled the write under way
+	<-tr.done
+	if st := tr.Stats(); st.Written != 0 || st.Dropped != 30 || st.Pending != 0 {
+		t.Fatalf("after the writer stopped: %+v, want 30 dropped", st)
+	}
+}

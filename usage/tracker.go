@@ -55,10 +55,14 @@ type Tracker struct {
 	backoff     func(attempt int) time.Duration
 	observers   []Observer
 
-	queue   chan Record
-	flushes chan chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
+	queue chan Record
+	// writeCtx is the context of every store write; Close cancels it
+	// when it gives up waiting, so a write to a stalled store ends.
+	writeCtx     context.Context
+	cancelWrites context.CancelFunc
+	flushes      chan chan struct{}
+	quit         chan struct{}
+	done         chan struct{}
 
 	// anchor is a wall-clock reading that carries its monotonic reading.
 	// Calls are stamped with the anchor plus the monotonic time since it,
@@ -72,6 +76,7 @@ type Tracker struct {
 	abandoned atomic.Bool // Close gave up waiting: queued records are dropped, not written
 	written   atomic.Int64
 	dropped   atomic.Int64
+	held      atomic.Int64 // records the writer took from the queue and has not written or dropped yet
 }
 
 // TrackerOption configures a Tracker.
@@ -122,7 +127,8 @@ func WithFullPolicy(p FullPolicy, wait time.Duration) TrackerOption {
 }
 
 // WithRetryBackoff sets the wait before the attempt-th retry of a batch the
-// store rejected. The default doubles from 50 ms up to 5 s.
+// store rejected. The default doubles from 50 ms up to 1 s, so a store that
+// comes back is written to again within a second while the queue fills.
 func WithRetryBackoff(f func(attempt int) time.Duration) TrackerOption {
 	return func(tr *Tracker) { tr.backoff = f }
 }
@@ -154,16 +160,17 @@ func NewTracker(store Store, opts ...TrackerOption) *Tracker {
 	}
 	now := time.Now()
 	t.anchor.Store(&now)
+	t.writeCtx, t.cancelWrites = context.WithCancel(context.Background())
 	go t.run()
 	return t
 }
 
 func defaultBackoff(attempt int) time.Duration {
-	d := 50 * time.Millisecond << uint(attempt)
-	if attempt > 7 || d > 5*time.Second {
-		return 5 * time.Second
+	const first, most = 50 * time.Millisecond, time.Second
+	if attempt > 5 {
+		return most
 	}
-	return d
+	return min(first<<uint(attempt), most)
 }
 
 // anchorAge is how long a clock anchor is used before it is renewed.
@@ -200,7 +207,7 @@ func (t *Tracker) Prices() *Table { return t.prices }
 
 // Stats returns the tracker's counters.
 func (t *Tracker) Stats() TrackerStats {
-	return TrackerStats{Written: t.written.Load(), Dropped: t.dropped.Load(), Pending: int64(len(t.queue))}
+	return TrackerStats{Written: t.written.Load(), Dropped: t.dropped.Load(), Pending: int64(len(t.queue)) + t.held.Load()}
 }
 
 // Record prices r when its usage is known and it is not priced yet, then
@@ -276,9 +283,10 @@ func (t *Tracker) Flush(ctx context.Context) error {
 
 // Close writes every queued record and stops the writer. Records given to
 // the tracker after Close are dropped and counted. When ctx ends first,
-// Close returns its error, and the writer stops writing: records still
-// queued are counted as dropped, though a batch the store is writing at
-// that moment may still land. It does not close the store. Calling Close
+// Close returns its error, cancels the context of the store write under
+// way and stops the writer: records still queued are counted as dropped,
+// and the batch being written is counted as pending until the store
+// returns (it may still land). It does not close the store. Calling Close
 // again returns nil.
 func (t *Tracker) Close(ctx context.Context) error {
 	var err error
@@ -289,6 +297,7 @@ func (t *Tracker) Close(ctx context.Context) error {
 		case <-t.done:
 		case <-ctx.Done():
 			t.abandoned.Store(true)
+			t.cancelWrites()
 			err = fmt.Errorf("close tracker: %w", ctx.Err())
 		}
 	})
@@ -299,12 +308,14 @@ func (t *Tracker) Close(ctx context.Context) error {
 // them until quit, then drains the queue.
 func (t *Tracker) run() {
 	defer close(t.done)
+	defer t.cancelWrites()
 	batch := make([]Record, 0, t.batchSize)
 	for {
 		select {
 		case r := <-t.queue:
+			t.held.Add(1)
 			batch = t.fill(append(batch[:0], r))
-			t.write(batch)
+			t.writeHeld(batch)
 		case ack := <-t.flushes:
 			t.drain(batch)
 			close(ack)
@@ -320,6 +331,7 @@ func (t *Tracker) fill(batch []Record) []Record {
 	for len(batch) < t.batchSize {
 		select {
 		case r := <-t.queue:
+			t.held.Add(1)
 			batch = append(batch, r)
 		default:
 			return batch
@@ -332,8 +344,16 @@ func (t *Tracker) fill(batch []Record) []Record {
 func (t *Tracker) drain(batch []Record) {
 	for len(t.queue) > 0 {
 		batch = t.fill(batch[:0])
-		t.write(batch)
+		t.writeHeld(batch)
 	}
+}
+
+// writeHeld writes a batch taken from the queue, then stops counting it
+// as pending: until then Stats counts it as pending, so a record is never
+// missing from the counts while the store is slow or down.
+func (t *Tracker) writeHeld(batch []Record) {
+	t.write(batch)
+	t.held.Add(-int64(len(batch)))
 }
 
 // writeEach writes the records of a batch the store rejected one at a
@@ -362,7 +382,7 @@ func (t *Tracker) write(batch []Record) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		err := t.store.Write(context.Background(), batch)
+		err := t.store.Write(t.writeCtx, batch)
 		if err == nil {
 			t.written.Add(int64(len(batch)))
 			return
