@@ -5,12 +5,20 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# The modules are those go.work lists.
-mapfile -t modules < <(go work edit -json | sed -n 's/^.*"DiskPath": "\(.*\)".*$/\1/p' | sort)
+# The modules are those go.work lists, or those named on the command line,
+# as in scripts/test.sh ./examples ./usage/pgstore.
+if [ "$#" -gt 0 ]; then
+	modules=("$@")
+else
+	mapfile -t modules < <(go work edit -json | sed -n 's/^.*"DiskPath": "\(.*\)".*$/\1/p' | sort)
+fi
 
 # PostgreSQL for the tests of usage/pgstore and examples/chatserver: unless
 # AIMETER_TEST_POSTGRES_DSN already names a server, a throwaway one runs on a
 # free loopback port in a temporary directory, which is removed on exit.
+# For that throwaway server, AIMETER_TEST_POSTGRES_CTL names a script that
+# stops, starts or checks it (`stop`, `start`, `status`), so that tests can
+# take the database away and bring it back.
 pg_bin=""
 pg_dir=""
 
@@ -26,6 +34,7 @@ as_postgres() {
 
 stop_postgres() {
 	if [ -n "$pg_dir" ]; then
+		# A test may have left the server stopped, so pg_ctl may fail here.
 		as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
 		rm -rf "$pg_dir"
 		pg_dir=""
@@ -44,11 +53,49 @@ free_port() {
 	done
 }
 
+# write_postgres_ctl writes the script that AIMETER_TEST_POSTGRES_CTL names.
+# `stop` shuts the server down cleanly and `start` starts it again with the
+# same data directory, port and options, each waiting until it is done.
+# `start` on a running server and `stop` on a stopped one do nothing, and
+# `status` exits 0 when the server runs and 3 when it does not. The stop is
+# pg_ctl -m fast, which writes every committed transaction to disk: with
+# synchronous_commit=off, an immediate stop could lose commits that clients
+# already saw succeed.
+write_postgres_ctl() {
+	local ctl="$pg_dir/pgctl" options="$1" log="$pg_dir/server.log"
+	local as=()
+	if [ "$(id -u)" -eq 0 ]; then
+		as=(runuser -u postgres --)
+	fi
+	local pg_ctl=("${as[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data")
+	{
+		echo '#!/usr/bin/env bash'
+		echo '# Stops, starts or checks the throwaway PostgreSQL server of scripts/test.sh.'
+		echo 'set -euo pipefail'
+		echo 'case "${1:-}" in'
+		echo "status) exec ${pg_ctl[*]@Q} status >/dev/null ;;"
+		echo "stop)"
+		echo "	if ! ${pg_ctl[*]@Q} status >/dev/null; then exit 0; fi"
+		echo "	exec ${pg_ctl[*]@Q} -m fast -w -t 60 stop ;;"
+		echo "start)"
+		echo "	if ${pg_ctl[*]@Q} status >/dev/null; then exit 0; fi"
+		echo "	exec ${pg_ctl[*]@Q} -l ${log@Q} -w -t 60 -o ${options@Q} start ;;"
+		echo '*)'
+		echo '	echo "usage: $0 stop|start|status" >&2'
+		echo '	exit 2 ;;'
+		echo 'esac'
+	} >"$ctl"
+	chmod 755 "$ctl"
+	export AIMETER_TEST_POSTGRES_CTL="$ctl"
+}
+
 start_postgres() {
 	if [ -n "${AIMETER_TEST_POSTGRES_DSN:-}" ]; then
 		echo "PostgreSQL tests use the server in AIMETER_TEST_POSTGRES_DSN"
 		return
 	fi
+	# A control script only makes sense for the server this script starts.
+	unset AIMETER_TEST_POSTGRES_CTL
 	local initdb
 	initdb=$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n 1 || true)
 	if [ -z "$initdb" ]; then
@@ -75,13 +122,13 @@ start_postgres() {
 
 	# Another program may take the port between the check and the start,
 	# so a failed start tries another port.
-	local port
+	local port options
 	for _ in 1 2 3 4 5; do
 		port=$(free_port)
-		if as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-			-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$pg_dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-			start >/dev/null; then
+		options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$pg_dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		if as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 -o "$options" start >/dev/null; then
 			export AIMETER_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+			write_postgres_ctl "$options"
 			echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') for the tests on 127.0.0.1:$port"
 			return
 		fi
@@ -136,8 +183,10 @@ done
 
 # Tests built without the race detector, which would multiply their time
 # and memory: the heap bound under ten million tracked calls.
-echo "== . (without -race)"
-go test -count=1 -run 'HeapStaysBounded' ./usage/ || status=1
+if [ "$#" -eq 0 ]; then
+	echo "== . (without -race)"
+	go test -count=1 -run 'HeapStaysBounded' ./usage/ || status=1
+fi
 
 if [ "$status" -ne 0 ]; then
 	echo "FAIL: some checks failed"

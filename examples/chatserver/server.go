@@ -58,6 +58,9 @@ type config struct {
 	// APIRule, AgentRule and StreamRule replace the presets of the same
 	// names when set; benchmarks use them to lift the limits.
 	APIRule, AgentRule, StreamRule ratelimit.Rule
+	// TrackerOptions are applied after the server's own tracker options,
+	// so they can change its queue size or retry backoff.
+	TrackerOptions []usage.TrackerOption
 }
 
 // routeLimits are the limiters of the three routes. Chat spends the API
@@ -139,6 +142,7 @@ func newApp(cfg config) *app {
 	for _, o := range cfg.Observers {
 		opts = append(opts, usage.WithObserver(o))
 	}
+	opts = append(opts, cfg.TrackerOptions...)
 	a.tracker = usage.NewTracker(cfg.Store, opts...)
 
 	rules := [3]ratelimit.Rule{
