@@ -19,24 +19,30 @@
 // tools. Every table and function name starts with "aimeter_" and lives in
 // the first schema of the connection's search_path.
 //
-// aimeter_records keeps every record, keyed by (time, id); Write copies a
-// batch in with COPY. aimeter_rollups keeps one row per minute and series,
-// keyed by (minute, series_hash), where series_hash is the SHA-256 of the
-// series, so that long strings cannot overflow the index. A histogram is
-// an array of (lowest value in microseconds, count) pairs beside its exact
-// sum and maximum. When the timescaledb extension is installed in the
-// database before the first migration, both tables become hypertables on
-// their time column.
+// aimeter_records keeps every record, keyed by (time, id). aimeter_rollups
+// keeps one row per minute and series, keyed by (minute, series_hash),
+// where series_hash is the SHA-256 of the series, so that long strings
+// cannot overflow the index. A histogram is a bytea of varint-encoded
+// buckets (lowest value in microseconds, count) beside its exact sum and
+// maximum. Version 1 of the schema kept the buckets in a bigint[] of
+// pairs, which readers still add in. When the timescaledb extension is
+// installed in the database before the first migration, both tables
+// become hypertables on their time column.
 //
 // # Exact merges across instances
 //
-// Write adds each batch to the rollups with INSERT ... ON CONFLICT DO
-// UPDATE, which adds the counts and sums, keeps the larger maximum, and
-// merges histograms and error counts with the SQL functions
-// aimeter_merge_bins and aimeter_merge_counts. PostgreSQL locks the row for
-// the update, so any number of instances may write the same minute and
-// series at once and the totals stay exact. Each write locks its rows in
-// the order of their key, so two writes do not deadlock each other.
+// Write sends a batch in two round trips inside one transaction. The
+// first inserts the records from one array per column, creates the
+// missing rollup rows with INSERT ... ON CONFLICT DO NOTHING and locks
+// every rollup row of the batch with SELECT ... FOR UPDATE, both in the
+// order of the key. The second writes back each row merged in Go with
+// the batch: counts and sums added, maxima kept, histograms and error
+// counts added bucket by bucket. The row locks make the merge exact
+// however many instances write the same minute and series at once, and
+// the common order keeps two writes from deadlocking each other. Writers
+// of schema version 1, which merge with the SQL functions
+// aimeter_merge_bins and aimeter_merge_counts under the row lock that
+// INSERT ... ON CONFLICT DO UPDATE takes, stay exact beside them.
 //
 // # Retention
 //

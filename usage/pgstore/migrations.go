@@ -126,6 +126,20 @@ BEGIN
 END
 $ts$;
 `,
+
+	// Version 2: histograms as compact bytea (see encodeBins), which
+	// PostgreSQL sends and stores as they are, where bigint[] costs a
+	// conversion per element on every read and write. Writers of version
+	// 2 merge rollups in Go under a row lock, write both histograms into
+	// the new columns and empty the arrays. Readers add both forms, so
+	// rows that writers of version 1 still merge into stay exact, but
+	// readers of version 1 see only the arrays: during an upgrade their
+	// percentiles leave out what writers of version 2 wrote.
+	`
+ALTER TABLE aimeter_rollups
+	ADD COLUMN IF NOT EXISTS latency_hist bytea NOT NULL DEFAULT '',
+	ADD COLUMN IF NOT EXISTS ttft_hist    bytea NOT NULL DEFAULT '';
+`,
 }
 
 // createVersionsSQL creates the table that records the applied versions.

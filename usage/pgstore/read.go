@@ -12,7 +12,7 @@ import (
 const selectRollupsSQL = `SELECT minute, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins
+	latency_sum_ns, latency_max_ns, latency_bins, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_bins, ttft_hist
 FROM aimeter_rollups WHERE minute >= $1 AND minute < $2`
 
 const selectRecentSQL = `SELECT
@@ -54,21 +54,22 @@ func (s *Store) Rollups(ctx context.Context, since, until time.Time) ([]usage.Ro
 			latencySum, latencyMax int64
 			ttftSum, ttftMax       int64
 			latencyBins, ttftBins  []int64
+			latencyHist, ttftHist  []byte
 		)
 		err := rows.Scan(&r.Start, &se.Endpoint, &se.Provider, &se.Model, &se.Operation, &se.Key,
 			&st.Calls, &st.Errors, &counts, &st.UnpricedCalls, &st.UnknownUsageCalls, &st.StreamCalls,
 			&st.Tokens.Input, &st.Tokens.CachedInput, &st.Tokens.CacheWrite, &st.Tokens.Output, &st.Tokens.Reasoning, &st.CostNanos,
-			&latencySum, &latencyMax, &latencyBins, &ttftSum, &ttftMax, &ttftBins)
+			&latencySum, &latencyMax, &latencyBins, &latencyHist, &ttftSum, &ttftMax, &ttftBins, &ttftHist)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: rollups: %w", err)
 		}
 		if st.ErrorsByCategory, err = decodeCounts(counts); err != nil {
 			return nil, fmt.Errorf("pgstore: rollups: %w", err)
 		}
-		if st.Latency, err = histogramOf(latencyBins, latencySum, latencyMax); err != nil {
+		if st.Latency, err = histogramOf(latencyBins, latencyHist, latencySum, latencyMax); err != nil {
 			return nil, fmt.Errorf("pgstore: rollups: %w", err)
 		}
-		if st.TTFT, err = histogramOf(ttftBins, ttftSum, ttftMax); err != nil {
+		if st.TTFT, err = histogramOf(ttftBins, ttftHist, ttftSum, ttftMax); err != nil {
 			return nil, fmt.Errorf("pgstore: rollups: %w", err)
 		}
 		r.Start = r.Start.UTC()
@@ -81,8 +82,9 @@ func (s *Store) Rollups(ctx context.Context, since, until time.Time) ([]usage.Ro
 	return out, nil
 }
 
-func histogramOf(pairs []int64, sum, max int64) (usage.Histogram, error) {
-	bins, err := unflattenBins(pairs)
+// histogramOf rebuilds a stored histogram from its two forms.
+func histogramOf(pairs []int64, encoded []byte, sum, max int64) (usage.Histogram, error) {
+	bins, err := storedBins(pairs, encoded)
 	if err != nil {
 		return usage.Histogram{}, err
 	}

@@ -11,45 +11,98 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// recordColumns are the columns that Write copies into aimeter_records, in
-// the order of recordValues.
-var recordColumns = []string{
-	"time", "endpoint", "provider", "model", "operation", "caller_key", "labels", "response_model",
-	"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
-	"usage_known", "priced", "cost_nanos", "latency_ns", "ttft_ns", "stream", "chunks", "error", "http_status",
-}
+// insertRecordsSQL inserts a batch of records given as one array per
+// column, which pgx sends in PostgreSQL's binary format. Unlike COPY, it
+// can share a round trip with the statements that lock the rollups.
+const insertRecordsSQL = `INSERT INTO aimeter_records (
+	time, endpoint, provider, model, operation, caller_key, labels, response_model,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+	usage_known, priced, cost_nanos, latency_ns, ttft_ns, stream, chunks, error, http_status
+)
+SELECT time, endpoint, provider, model, operation, caller_key, labels::jsonb, response_model,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+	usage_known, priced, cost_nanos, latency_ns, ttft_ns, stream, chunks, error, http_status
+FROM unnest(
+	$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+	$14::boolean[], $15::boolean[], $16::bigint[], $17::bigint[], $18::bigint[], $19::boolean[], $20::bigint[], $21::text[], $22::integer[]
+) AS r(
+	time, endpoint, provider, model, operation, caller_key, labels, response_model,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+	usage_known, priced, cost_nanos, latency_ns, ttft_ns, stream, chunks, error, http_status
+)`
 
-// upsertRollupSQL adds one batch's aggregate to a rollup row. Every column
-// is a sum or a maximum, so the merge is exact in any order, and the row
-// lock that ON CONFLICT DO UPDATE takes makes it exact when several
-// instances write the same row at once.
-const upsertRollupSQL = `INSERT INTO aimeter_rollups AS r (
+// insertRollupKeysSQL creates an empty rollup row for each key of the
+// batch that has none, in the order of the keys. writeBatch fills them in
+// before its transaction commits, so no reader sees them empty.
+const insertRollupKeysSQL = `INSERT INTO aimeter_rollups (
 	minute, series_hash, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
 	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
-ON CONFLICT (minute, series_hash) DO UPDATE SET
-	calls = r.calls + EXCLUDED.calls,
-	errors = r.errors + EXCLUDED.errors,
-	errors_by_category = aimeter_merge_counts(r.errors_by_category, EXCLUDED.errors_by_category),
-	unpriced_calls = r.unpriced_calls + EXCLUDED.unpriced_calls,
-	unknown_usage_calls = r.unknown_usage_calls + EXCLUDED.unknown_usage_calls,
-	stream_calls = r.stream_calls + EXCLUDED.stream_calls,
-	input_tokens = r.input_tokens + EXCLUDED.input_tokens,
-	cached_input_tokens = r.cached_input_tokens + EXCLUDED.cached_input_tokens,
-	cache_write_tokens = r.cache_write_tokens + EXCLUDED.cache_write_tokens,
-	output_tokens = r.output_tokens + EXCLUDED.output_tokens,
-	reasoning_tokens = r.reasoning_tokens + EXCLUDED.reasoning_tokens,
-	cost_nanos = r.cost_nanos + EXCLUDED.cost_nanos,
-	latency_sum_ns = r.latency_sum_ns + EXCLUDED.latency_sum_ns,
-	latency_max_ns = greatest(r.latency_max_ns, EXCLUDED.latency_max_ns),
-	latency_bins = aimeter_merge_bins(r.latency_bins, EXCLUDED.latency_bins),
-	ttft_sum_ns = r.ttft_sum_ns + EXCLUDED.ttft_sum_ns,
-	ttft_max_ns = greatest(r.ttft_max_ns, EXCLUDED.ttft_max_ns),
-	ttft_bins = aimeter_merge_bins(r.ttft_bins, EXCLUDED.ttft_bins)`
+)
+SELECT k.minute, k.series_hash, k.endpoint, k.provider, k.model, k.operation, k.caller_key,
+	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', 0, 0, '{}'
+FROM unnest($1::timestamptz[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+	WITH ORDINALITY AS k(minute, series_hash, endpoint, provider, model, operation, caller_key, n)
+ORDER BY k.n
+ON CONFLICT (minute, series_hash) DO NOTHING`
 
-// Write copies records into aimeter_records and adds them to the rollups,
+// lockRollupsSQL locks the batch's rollup rows in the order of the keys
+// and returns what they hold. FOR UPDATE inside the lateral subquery keeps
+// the planner from turning the lookups into a join, so each key takes one
+// probe of the primary key however large the table has grown since the
+// statement was prepared.
+const lockRollupsSQL = `SELECT l.* FROM unnest($1::timestamptz[], $2::bytea[]) WITH ORDINALITY AS k(minute, series_hash, n)
+CROSS JOIN LATERAL (
+	SELECT r.minute, r.series_hash,
+		r.calls, r.errors, r.errors_by_category, r.unpriced_calls, r.unknown_usage_calls, r.stream_calls,
+		r.input_tokens, r.cached_input_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, r.cost_nanos,
+		r.latency_sum_ns, r.latency_max_ns, r.latency_bins, r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, r.ttft_bins, r.ttft_hist
+	FROM aimeter_rollups AS r
+	WHERE r.minute = k.minute AND r.series_hash = k.series_hash
+	FOR UPDATE
+) AS l
+ORDER BY k.n`
+
+// updateRollupsSQL replaces the locked rollup rows with their merged
+// values. It moves histograms into the bytea columns of schema version 2
+// and empties the arrays of version 1.
+const updateRollupsSQL = `UPDATE aimeter_rollups AS r SET
+	calls = u.calls,
+	errors = u.errors,
+	errors_by_category = u.errors_by_category::jsonb,
+	unpriced_calls = u.unpriced_calls,
+	unknown_usage_calls = u.unknown_usage_calls,
+	stream_calls = u.stream_calls,
+	input_tokens = u.input_tokens,
+	cached_input_tokens = u.cached_input_tokens,
+	cache_write_tokens = u.cache_write_tokens,
+	output_tokens = u.output_tokens,
+	reasoning_tokens = u.reasoning_tokens,
+	cost_nanos = u.cost_nanos,
+	latency_sum_ns = u.latency_sum_ns,
+	latency_max_ns = u.latency_max_ns,
+	latency_bins = '{}',
+	latency_hist = u.latency_hist,
+	ttft_sum_ns = u.ttft_sum_ns,
+	ttft_max_ns = u.ttft_max_ns,
+	ttft_bins = '{}',
+	ttft_hist = u.ttft_hist
+FROM unnest(
+	$1::timestamptz[], $2::bytea[],
+	$3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],
+	$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[]
+) AS u(
+	minute, series_hash,
+	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
+	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist
+)
+WHERE r.minute = u.minute AND r.series_hash = u.series_hash`
+
+// Write stores records in aimeter_records and adds them to the rollups,
 // in one transaction. A batch with an invalid record fails with an error
 // wrapping usage.ErrInvalidRecord, and none of it is stored. A record is
 // invalid when its time is zero, when a latency, token count or cost is
@@ -72,12 +125,13 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 		return nil
 	}
 
+	columns, err := recordColumnsOf(records)
+	if err != nil {
+		return fmt.Errorf("pgstore: write: %w", err)
+	}
 	deltas := aggregate(records)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := copyRecords(ctx, tx, records); err != nil {
-			return err
-		}
-		return upsertRollups(ctx, tx, deltas)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return writeBatch(ctx, tx, columns, deltas)
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: write: %w", err)
@@ -86,48 +140,141 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	return nil
 }
 
-func copyRecords(ctx context.Context, tx pgx.Tx, records []usage.Record) error {
-	src := pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
-		r := &records[i]
-		labels, err := encodeLabels(r.Call.Labels)
-		if err != nil {
-			return nil, fmt.Errorf("encode labels: %w", err)
-		}
-		return []any{
-			r.Time, r.Call.Endpoint, r.Call.Provider, r.Call.Model, r.Call.Operation, r.Call.Key, labels, r.ResponseModel,
-			r.Tokens.Input, r.Tokens.CachedInput, r.Tokens.CacheWrite, r.Tokens.Output, r.Tokens.Reasoning,
-			r.UsageKnown, r.Priced, r.CostNanos, int64(r.Latency), int64(r.TTFT), r.Stream, int64(r.Chunks), string(r.Error), int32(r.HTTPStatus),
-		}, nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"aimeter_records"}, recordColumns, src); err != nil {
-		return fmt.Errorf("copy records: %w", err)
+// writeBatch inserts the records, unless columns is nil, and adds deltas to the rollups in two
+// round trips. The first inserts the records, creates the missing rollup
+// rows and locks every row the batch touches, in the order of the key, so
+// that two writes touching the same rows do not deadlock each other. The
+// second writes back each row merged with its delta, which is exact
+// because no other writer can change a locked row in between.
+func writeBatch(ctx context.Context, tx pgx.Tx, columns []any, deltas []rollupDelta) error {
+	keys := rollupKeysOf(deltas)
+	batch := &pgx.Batch{}
+	// A generic plan, which pgx's cached statements get after five runs,
+	// cannot see how many keys the arrays hold and may join the rollups
+	// with a sequential scan, whose cost grows with the table. A custom
+	// plan probes the primary key once per key.
+	steps := []string{"set plan_cache_mode"}
+	batch.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
+	if columns != nil {
+		steps = append(steps, "insert records")
+		batch.Queue(insertRecordsSQL, columns...)
+	}
+	steps = append(steps, "create rollups")
+	batch.Queue(insertRollupKeysSQL, keys.minutes, keys.hashes, keys.endpoints, keys.providers, keys.models, keys.operations, keys.callerKeys)
+	batch.Queue(lockRollupsSQL, keys.minutes, keys.hashes)
+	results := tx.SendBatch(ctx, batch)
+	stored, err := readLockedRollups(results, steps, len(deltas))
+	if closeErr := results.Close(); err == nil && closeErr != nil {
+		err = closeErr
+	}
+	if err != nil {
+		return err
+	}
+
+	update, err := mergeRollups(deltas, stored)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, updateRollupsSQL, update.args()...); err != nil {
+		return fmt.Errorf("update rollups: %w", err)
 	}
 	return nil
 }
 
-// upsertRollups sends one upsert per delta in one round trip. The deltas
-// are sorted by key, so two writes that touch the same rows lock them in
-// the same order and do not deadlock each other.
-func upsertRollups(ctx context.Context, tx pgx.Tx, deltas []rollupDelta) error {
-	batch := &pgx.Batch{}
+// recordColumnsOf returns the arguments of insertRecordsSQL: one slice per
+// column of records.
+func recordColumnsOf(records []usage.Record) ([]any, error) {
+	n := len(records)
+	var (
+		times                                             = make([]time.Time, n)
+		endpoints, providers, models, operations, callers = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		labels                                            = make([]*string, n)
+		responseModels, errs                              = make([]string, n), make([]string, n)
+		input, cached, cacheWrite, output, reasoning      = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		usageKnown, priced, stream                        = make([]bool, n), make([]bool, n), make([]bool, n)
+		cost, latency, ttft, chunks                       = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		status                                            = make([]int32, n)
+	)
+	for i := range records {
+		r := &records[i]
+		encoded, err := encodeLabels(r.Call.Labels)
+		if err != nil {
+			return nil, fmt.Errorf("encode labels: %w", err)
+		}
+		if encoded != nil {
+			text := string(encoded)
+			labels[i] = &text
+		}
+		times[i] = r.Time
+		endpoints[i], providers[i], models[i], operations[i], callers[i] = r.Call.Endpoint, r.Call.Provider, r.Call.Model, r.Call.Operation, r.Call.Key
+		responseModels[i], errs[i] = r.ResponseModel, string(r.Error)
+		input[i], cached[i], cacheWrite[i], output[i], reasoning[i] = r.Tokens.Input, r.Tokens.CachedInput, r.Tokens.CacheWrite, r.Tokens.Output, r.Tokens.Reasoning
+		usageKnown[i], priced[i], stream[i] = r.UsageKnown, r.Priced, r.Stream
+		cost[i], latency[i], ttft[i], chunks[i] = r.CostNanos, int64(r.Latency), int64(r.TTFT), int64(r.Chunks)
+		status[i] = int32(r.HTTPStatus)
+	}
+	return []any{
+		times, endpoints, providers, models, operations, callers, labels, responseModels,
+		input, cached, cacheWrite, output, reasoning,
+		usageKnown, priced, cost, latency, ttft, stream, chunks, errs, status,
+	}, nil
+}
+
+// rollupKeys are the keys and series of a batch's rollup rows, one slice
+// per column, in the order of the deltas.
+type rollupKeys struct {
+	minutes                                              []time.Time
+	hashes                                               [][]byte
+	endpoints, providers, models, operations, callerKeys []string
+}
+
+func rollupKeysOf(deltas []rollupDelta) rollupKeys {
+	n := len(deltas)
+	k := rollupKeys{
+		minutes: make([]time.Time, n), hashes: make([][]byte, n),
+		endpoints: make([]string, n), providers: make([]string, n), models: make([]string, n),
+		operations: make([]string, n), callerKeys: make([]string, n),
+	}
 	for i := range deltas {
 		d := &deltas[i]
-		st := &d.stats
-		counts, err := encodeCounts(st.ErrorsByCategory)
-		if err != nil {
-			return fmt.Errorf("encode errors by category: %w", err)
+		k.minutes[i], k.hashes[i] = d.minute, d.hash
+		k.endpoints[i], k.providers[i], k.models[i] = d.series.Endpoint, d.series.Provider, d.series.Model
+		k.operations[i], k.callerKeys[i] = d.series.Operation, d.series.Key
+	}
+	return k
+}
+
+// readLockedRollups reads the results of writeBatch's first round trip:
+// one statement for each of steps, then the locked rows, which it returns
+// in the order of their key.
+func readLockedRollups(results pgx.BatchResults, steps []string, n int) ([]storedRollup, error) {
+	for _, step := range steps {
+		if _, err := results.Exec(); err != nil {
+			return nil, fmt.Errorf("%s: %w", step, err)
 		}
-		batch.Queue(upsertRollupSQL,
-			d.minute, d.hash, d.series.Endpoint, d.series.Provider, d.series.Model, d.series.Operation, d.series.Key,
-			st.Calls, st.Errors, counts, st.UnpricedCalls, st.UnknownUsageCalls, st.StreamCalls,
-			st.Tokens.Input, st.Tokens.CachedInput, st.Tokens.CacheWrite, st.Tokens.Output, st.Tokens.Reasoning, st.CostNanos,
-			int64(st.Latency.Sum()), int64(st.Latency.Max()), flattenBins(st.Latency.Bins()),
-			int64(st.TTFT.Sum()), int64(st.TTFT.Max()), flattenBins(st.TTFT.Bins()))
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("upsert rollups: %w", err)
+	rows, err := results.Query()
+	if err != nil {
+		return nil, fmt.Errorf("lock rollups: %w", err)
 	}
-	return nil
+	defer rows.Close()
+
+	stored := make([]storedRollup, 0, n)
+	for rows.Next() {
+		var r storedRollup
+		err := rows.Scan(&r.minute, &r.hash,
+			&r.calls, &r.errors, &r.errorsByCategory, &r.unpriced, &r.unknownUsage, &r.streams,
+			&r.tokens.Input, &r.tokens.CachedInput, &r.tokens.CacheWrite, &r.tokens.Output, &r.tokens.Reasoning, &r.costNanos,
+			&r.latencySum, &r.latencyMax, &r.latencyBins, &r.latencyHist, &r.ttftSum, &r.ttftMax, &r.ttftBins, &r.ttftHist)
+		if err != nil {
+			return nil, fmt.Errorf("lock rollups: %w", err)
+		}
+		stored = append(stored, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock rollups: %w", err)
+	}
+	return stored, nil
 }
 
 // rollupDelta is the aggregate of one batch's records of one series in one
@@ -140,7 +287,8 @@ type rollupDelta struct {
 }
 
 // aggregate folds records into one delta per minute and series, sorted by
-// minute and series hash.
+// minute and series hash, the order in which PostgreSQL sorts the rollups'
+// key.
 func aggregate(records []usage.Record) []rollupDelta {
 	type key struct {
 		minute int64

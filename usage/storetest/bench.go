@@ -68,6 +68,16 @@ func Benchmark(b *testing.B, open OpenFunc) {
 		})
 	}
 
+	for _, size := range []int{0, 2048} {
+		name := "Tracker/batch=default"
+		if size > 0 {
+			name = fmt.Sprintf("Tracker/batch=%d", size)
+		}
+		b.Run(name, func(b *testing.B) {
+			benchmarkTracker(b, openBenchStore(b, open), pool, size)
+		})
+	}
+
 	b.Run("WriteParallel", func(b *testing.B) {
 		const size = 100
 		s := openBenchStore(b, open)
@@ -114,6 +124,41 @@ func Benchmark(b *testing.B, open OpenFunc) {
 		}
 		b.ReportMetric(float64(rows), "rollups/op")
 	})
+}
+
+// trackerBenchInterval is the time between two records of the tracker
+// benchmark: 50,000 calls a second, so that each minute's rollups grow
+// as they would under that load.
+const trackerBenchInterval = 20 * time.Microsecond
+
+// benchmarkTracker hands b.N records to a usage.Tracker on s, which
+// writes them in its own batches from one goroutine, and reports the
+// sustained rate: records per second from the first Record until Close has
+// written the last one. The queue waits instead of dropping, so the
+// tracker's writer, not the callers, sets the pace. A batchSize of zero
+// keeps the tracker's default.
+func benchmarkTracker(b *testing.B, s usage.Store, pool []usage.Record, batchSize int) {
+	opts := []usage.TrackerOption{usage.WithFullPolicy(usage.WaitWhenFull, time.Hour)}
+	if batchSize > 0 {
+		opts = append(opts, usage.WithBatchSize(batchSize))
+	}
+	tracker := usage.NewTracker(s, opts...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := now.Add(-time.Hour)
+	for i := 0; i < b.N; i++ {
+		r := pool[i%len(pool)]
+		r.Time = start.Add(time.Duration(i) * trackerBenchInterval)
+		tracker.Record(r)
+	}
+	if err := tracker.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if st := tracker.Stats(); st.Written != int64(b.N) || st.Dropped != 0 {
+		b.Fatalf("tracker wrote %d and dropped %d of %d records", st.Written, st.Dropped, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 func benchScale(b *testing.B) int {
