@@ -2,6 +2,7 @@ package errmon_test
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -36,6 +37,32 @@ func BenchmarkRecord(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				recordNested(m, benchError, depth)
+			}
+		})
+	}
+}
+
+// BenchmarkRecordRedacting is BenchmarkRecord at depth 10 with text that
+// the redaction patterns act on: a 401 whose message echoes the API key,
+// and the rate limit of benchError with a Config.Redact pattern.
+func BenchmarkRecordRedacting(b *testing.B) {
+	authError := apiError(401, "invalid_api_key", "invalid_request_error",
+		"Incorrect API key provided: sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKl. You can find your API key at https://platform.openai.com/account/api-keys.")
+	for _, bc := range []struct {
+		name string
+		err  error
+		cfg  errmon.Config
+	}{
+		{"key in message", authError, errmon.Config{}},
+		{"configured pattern", benchError, errmon.Config{Redact: []*regexp.Regexp{regexp.MustCompile(`tok_live_[A-Za-z0-9]+`)}}},
+	} {
+		bc := bc
+		b.Run(bc.name, func(b *testing.B) {
+			m := errmon.NewMonitor(bc.cfg)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				recordNested(m, bc.err, 10)
 			}
 		})
 	}

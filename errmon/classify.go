@@ -3,7 +3,6 @@ package errmon
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,11 +95,15 @@ func Inspect(err error) Details {
 // classify returns the Details of a non-nil err with the message unredacted
 // and RetryAfter unset.
 func classify(err error) Details {
-	var panicErr *PanicError
-	if errors.As(err, &panicErr) && panicErr != nil {
-		return Details{Category: Panic, Message: panicErr.Error()}
+	return classifyTyped(err, findTypedErrors(err))
+}
+
+// classifyTyped is classify with the typedErrors of err found.
+func classifyTyped(err error, typed typedErrors) Details {
+	if typed.panicErr != nil {
+		return Details{Category: Panic, Message: typed.panicErr.Error()}
 	}
-	if d, ok := classifyProvider(err); ok {
+	if d, ok := classifyProvider(err, typed); ok {
 		return d
 	}
 	return Details{Category: classifyTransport(err), Message: err.Error()}
@@ -108,11 +111,10 @@ func classify(err error) Details {
 
 // classifyProvider classifies the go-openai error types, which carry the
 // provider's response. It returns false when err contains neither.
-func classifyProvider(err error) (Details, bool) {
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	hasAPI := errors.As(err, &apiErr) && apiErr != nil
-	hasReq := errors.As(err, &reqErr) && reqErr != nil
+func classifyProvider(err error, typed typedErrors) (Details, bool) {
+	apiErr, reqErr := typed.apiErr, typed.reqErr
+	hasAPI := apiErr != nil
+	hasReq := reqErr != nil
 
 	switch {
 	case hasAPI:
@@ -250,7 +252,7 @@ func providerCategory(status int, code, errType, innerCode, message string) Cate
 
 	// Azure sends the status again as the code ("429"), which is the only
 	// status an error inside a stream has.
-	if status == 0 {
+	if status == 0 && isInteger(code) {
 		if n, err := strconv.Atoi(code); err == nil && n >= 400 && n <= 599 {
 			status = n
 		}
@@ -267,24 +269,51 @@ func providerCategory(status int, code, errType, innerCode, message string) Cate
 	return Unknown
 }
 
+// isInteger reports whether s is an optional sign and decimal digits, the
+// only texts that strconv.Atoi accepts. It saves the error value that Atoi
+// allocates for a code such as "rate_limit_exceeded".
+func isInteger(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // messageCategory classifies by phrases in a provider's message, for
 // providers and proxies that send no code. It returns "" when no phrase
 // matches or the status rules the phrase out.
 func messageCategory(status int, code, message string) Category {
 	clientError := status == 0 || (status >= 400 && status < 500 && status != 401 && status != 403 && status != 429)
-	lower := strings.ToLower(message)
 
 	switch {
-	case clientError && (strings.Contains(lower, "maximum context length") || strings.Contains(lower, "context window")):
+	case clientError && (containsFold(message, "maximum context length") || containsFold(message, "context window")):
 		return ContextLength
-	case clientError && strings.Contains(lower, "content management policy"):
+	case clientError && containsFold(message, "content management policy"):
 		return ContentFilter
-	case code == "" && strings.Contains(lower, "exceeded your current quota"):
+	case code == "" && containsFold(message, "exceeded your current quota"):
 		// Only without a code, because other providers mention "quota" in
 		// plain rate limits.
 		return QuotaExceeded
 	}
 	return ""
+}
+
+// containsFold reports whether s contains the lowercase ASCII text phrase,
+// comparing ASCII letters without regard to case. For the phrases of
+// messageCategory it agrees with strings.Contains(strings.ToLower(s),
+// phrase). Outside ASCII, strings.ToLower turns only U+212A into 'k' and
+// U+0130 into 'i' and a combining mark, and no phrase contains a 'k' or
+// ends with an 'i'.
+func containsFold(s, phrase string) bool {
+	return indexFold(s, phrase, 0) >= 0
 }
 
 // statusCategory classifies an HTTP status, or returns "" for one that is

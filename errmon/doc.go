@@ -36,7 +36,13 @@
 // and code, the message with its numbers, IDs and quoted values replaced,
 // and the names of the three innermost functions on the stack. So the same
 // failure with another request ID lands in the same group, and a failure at
-// another place in the code gets a group of its own.
+// another place in the code gets a group of its own. The fingerprint is the
+// first 16 bytes of a SHA-256 hash, so it is the same in every process.
+//
+// Errors repeat, so Record caches what repeats cost: the frames of up to
+// 256 distinct stacks, shared by every Monitor of the process, and the
+// fingerprints of up to 128 distinct failures per Monitor. Both caches have
+// a fixed number of entries, whatever the number of errors.
 //
 // # Redaction
 //

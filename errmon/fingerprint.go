@@ -17,17 +17,23 @@ const fingerprintFrames = 3
 // so that editing a file does not split its groups. The message and code must
 // already be redacted.
 func fingerprintInput(category Category, status int, code, message string, stack []Frame) []byte {
-	b := make([]byte, 0, 64+len(message))
-	b = append(b, category...)
+	key := newFingerprintKey(category, status, code, message, stack)
+	return key.input()
+}
+
+// input returns the fingerprintInput of the arguments that k was made from.
+func (k *fingerprintKey) input() []byte {
+	b := make([]byte, 0, 64+len(k.message))
+	b = append(b, k.category...)
 	b = append(b, 0)
-	b = strconv.AppendInt(b, int64(status), 10)
+	b = strconv.AppendInt(b, int64(k.status), 10)
 	b = append(b, 0)
-	b = append(b, code...)
+	b = append(b, k.code...)
 	b = append(b, 0)
-	b = appendNormalized(b, message)
-	for i := 0; i < len(stack) && i < fingerprintFrames; i++ {
+	b = appendNormalized(b, k.message)
+	for _, function := range k.functions[:k.frames] {
 		b = append(b, 0)
-		b = append(b, stack[i].Function...)
+		b = append(b, function...)
 	}
 	return b
 }

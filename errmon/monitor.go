@@ -2,7 +2,6 @@ package errmon
 
 import (
 	"container/list"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -11,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Defaults of Config.
@@ -171,8 +168,11 @@ type Monitor struct {
 	maxGroups       int
 
 	// onFingerprintInput, when set, receives the bytes hashed into each
-	// fingerprint. Test hook.
+	// fingerprint that is computed, not taken from fingerprints. Test hook.
 	onFingerprintInput func([]byte)
+
+	fingerprints *fingerprintCache // of recent events
+	ids          eventIDs          // generates Event.ID
 
 	mu     sync.Mutex
 	recent []Event // ring buffer of cap RecentEvents
@@ -214,6 +214,7 @@ func NewMonitor(cfg Config) *Monitor {
 		recent:          make([]Event, 0, positiveOr(cfg.RecentEvents, DefaultRecentEvents)),
 		groups:          make(map[string]*list.Element),
 		lru:             list.New(),
+		fingerprints:    newFingerprintCache(),
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -248,33 +249,38 @@ func (m *Monitor) Record(err error, info CallInfo) Event {
 
 // record is Record with the caller's stack and the time passed in.
 func (m *Monitor) record(err error, info CallInfo, stack []Frame, now time.Time) Event {
-	d := classify(err)
+	typed := findTypedErrors(err)
+	d := classifyTyped(err, typed)
 
 	// Redact before anything else reads the text: the fingerprint, the
-	// stored event, the log and the caller.
+	// stored event, the log and the caller. The series of info has its
+	// fields redacted already.
+	epoch := epochOf(now)
+	s := m.seriesFor(info, epoch)
+	label := s.label
+	if s.other {
+		label = m.redactInfo(info)
+	}
 	ev := Event{
-		ID:         uuid.NewString(),
+		ID:         m.ids.newID(),
 		Time:       now.UTC(),
 		Category:   d.Category,
 		HTTPStatus: d.HTTPStatus,
 		Code:       m.redactText(d.Code),
-		Endpoint:   m.redactText(info.Endpoint),
-		Provider:   m.redactText(info.Provider),
-		Model:      m.redactText(info.Model),
-		Operation:  m.redactText(info.Operation),
+		Endpoint:   label.Endpoint,
+		Provider:   label.Provider,
+		Model:      label.Model,
+		Operation:  label.Operation,
 		Message:    m.redactMessage(err.Error()),
 		Stack:      stack,
 		RetryAfter: retryAfter(err, d.Message),
 	}
-	if panicStack := m.panicStack(err); len(panicStack) > 0 {
+	if panicStack := m.panicStack(typed.panicErr); len(panicStack) > 0 {
 		ev.Stack = panicStack
 	}
 
-	input := fingerprintInput(ev.Category, ev.HTTPStatus, ev.Code, ev.Message, ev.Stack)
-	if m.onFingerprintInput != nil {
-		m.onFingerprintInput(input)
-	}
-	ev.Fingerprint = fingerprintOf(input)
+	key := newFingerprintKey(ev.Category, ev.HTTPStatus, ev.Code, ev.Message, ev.Stack)
+	ev.Fingerprint = m.fingerprints.fingerprint(key, m.onFingerprintInput)
 
 	m.mu.Lock()
 	m.storeLocked(ev)
@@ -282,7 +288,7 @@ func (m *Monitor) record(err error, info CallInfo, stack []Frame, now time.Time)
 	m.mu.Unlock()
 
 	m.logEvent(&ev, count)
-	m.countCall(info, ev.Category, now)
+	m.countCallIn(s, info, ev.Category, epoch, now)
 
 	ev.Stack = cloneFrames(ev.Stack)
 	return ev
@@ -292,9 +298,22 @@ func (m *Monitor) record(err error, info CallInfo, stack []Frame, now time.Time)
 func (m *Monitor) redactText(s string) string {
 	s = Redact(s)
 	for _, re := range m.redact {
-		s = re.ReplaceAllString(s, Redacted)
+		// ReplaceAllString copies s even when nothing matches.
+		if re.MatchString(s) {
+			s = re.ReplaceAllString(s, Redacted)
+		}
 	}
 	return s
+}
+
+// redactInfo returns info with its fields redacted.
+func (m *Monitor) redactInfo(info CallInfo) CallInfo {
+	return CallInfo{
+		Endpoint:  m.redactText(info.Endpoint),
+		Provider:  m.redactText(info.Provider),
+		Model:     m.redactText(info.Model),
+		Operation: m.redactText(info.Operation),
+	}
 }
 
 // redactMessage redacts an error's text and cuts it to maxMessageBytes.
@@ -313,18 +332,20 @@ func (m *Monitor) redactMessage(text string) string {
 	return truncateUTF8(m.redactText(text), m.maxMessageBytes)
 }
 
-// panicStack returns the redacted frames of the stack of a PanicError in
-// err, or nil. Unlike the frames of runtime.Callers, this text comes from a
-// value that anyone could have built, so it is redacted too.
-func (m *Monitor) panicStack(err error) []Frame {
-	var panicErr *PanicError
-	if !errors.As(err, &panicErr) || panicErr == nil || len(panicErr.Stack) == 0 {
+// panicStack returns the redacted frames of the stack of panicErr, or nil
+// when panicErr is nil or has no stack. Unlike the frames of
+// runtime.Callers, this text comes from a value that anyone could have
+// built, so it is redacted too.
+func (m *Monitor) panicStack(panicErr *PanicError) []Frame {
+	if panicErr == nil || len(panicErr.Stack) == 0 {
 		return nil
 	}
+	// The names are cloned so that the event, the fingerprint cache and the
+	// groups do not keep the whole stack text alive.
 	frames := parseStack(panicErr.Stack)
 	for i := range frames {
-		frames[i].Function = m.redactText(frames[i].Function)
-		frames[i].File = m.redactText(frames[i].File)
+		frames[i].Function = strings.Clone(m.redactText(frames[i].Function))
+		frames[i].File = strings.Clone(m.redactText(frames[i].File))
 	}
 	return frames
 }

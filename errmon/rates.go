@@ -84,8 +84,12 @@ func (m *Monitor) RecordSuccess(info CallInfo) {
 // per RateBucket.
 func (m *Monitor) countCall(info CallInfo, c Category, now time.Time) {
 	e := epochOf(now)
+	m.countCallIn(m.seriesFor(info, e), info, c, e, now)
+}
 
-	s := m.seriesFor(info, e)
+// countCallIn is countCall with the series of info, as seriesFor returns it
+// for the epoch e of now.
+func (m *Monitor) countCallIn(s *series, info CallInfo, c Category, e int64, now time.Time) {
 	m.countIn(s, e, c)
 	if s.dropped.Load() {
 		m.recount(s, e, c)
@@ -193,15 +197,7 @@ func (m *Monitor) addSeries(info CallInfo, e int64) *series {
 
 // newSeries returns a series for calls with the CallInfo key.
 func (m *Monitor) newSeries(key, label CallInfo) *series {
-	s := &series{
-		key: key,
-		label: CallInfo{
-			Endpoint:  m.redactText(label.Endpoint),
-			Provider:  m.redactText(label.Provider),
-			Model:     m.redactText(label.Model),
-			Operation: m.redactText(label.Operation),
-		},
-	}
+	s := &series{key: key, label: m.redactInfo(label)}
 	for _, r := range m.rules {
 		if r.rule.Filter.matches(key) {
 			s.rules = append(s.rules, r)

@@ -1,7 +1,7 @@
 package errmon
 
 import (
-	"regexp"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -9,22 +9,26 @@ import (
 // Redacted is the text that replaces every secret that Redact finds.
 const Redacted = "[REDACTED]"
 
-// anchoredPattern is a regular expression that runs only where one of its
-// anchors occurs. Go's regexp package has no fast scan for a
-// case-insensitive pattern and tries it at every byte, so each pattern
-// names the lowercase texts that start its matches, strings.Index finds
-// them, and the expression, anchored with ^, runs there.
+// anchoredPattern is a pattern that is tried only where one of its anchors
+// occurs. Go's regexp package has no fast scan for a case-insensitive
+// pattern and tries it at every byte, so each pattern names the lowercase
+// texts that start its matches, indexFold finds them, and the pattern is
+// matched there.
 type anchoredPattern struct {
 	// anchors are the lowercase texts that every match starts with.
 	anchors []string
 	// wordStart requires that no letter, digit or '_' precede the match.
 	wordStart bool
-	// re matches at the start of its input. Its first submatch, if any,
-	// is kept in the output and the rest of the match is replaced.
-	re *regexp.Regexp
+	// match matches the start of its input and returns the submatch
+	// indexes as regexp.Regexp.FindStringSubmatchIndex does, or nil. The
+	// first submatch, if any, is kept in the output and the rest of the
+	// match is replaced.
+	match func(string) []int
 }
 
-// secretPatterns are the built-in redactions.
+// secretPatterns are the built-in redactions. The functions that match
+// them are written by hand (see secretmatch.go), each after a regular
+// expression that its comment shows.
 var secretPatterns = []anchoredPattern{
 	{
 		// The value of a header, query parameter or JSON field that carries
@@ -32,14 +36,14 @@ var secretPatterns = []anchoredPattern{
 		// "OPENAI_API_KEY=...", "Authorization: Bearer ...". The name stays,
 		// so the message still shows which credential was there.
 		anchors: []string{"api", "authorization", "access", "refresh", "secret"},
-		re:      regexp.MustCompile(`^(?i)((?:api[-_]?key|authorization|access[-_]?token|refresh[-_]?token|secret)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token)\s+)?[^\s"',;&}]+`),
+		match:   matchCredential,
 	},
 	{
 		// A bearer token anywhere, as in "Bearer <token>" written without
 		// the header name.
 		anchors:   []string{"bearer"},
 		wordStart: true,
-		re:        regexp.MustCompile(`^(?i)(bearer\s+)[a-z0-9._~+/-]+=*`),
+		match:     matchBearer,
 	},
 	{
 		// OpenAI keys (sk-..., sk-proj-..., sk-svcacct-...) and Anthropic
@@ -47,19 +51,19 @@ var secretPatterns = []anchoredPattern{
 		// with asterisks.
 		anchors:   []string{"sk-"},
 		wordStart: true,
-		re:        regexp.MustCompile(`^sk-[A-Za-z0-9_*-]{16,}`),
+		match:     matchOpenAIKey,
 	},
 	{
 		// Google API keys: "AIza" and 35 more characters.
 		anchors:   []string{"aiza"},
 		wordStart: true,
-		re:        regexp.MustCompile(`^AIza[0-9A-Za-z_-]{35}`),
+		match:     matchGoogleKey,
 	},
 	{
 		// Groq (gsk_), Hugging Face (hf_) and xAI (xai-) keys.
 		anchors:   []string{"gsk_", "hf_", "xai-"},
 		wordStart: true,
-		re:        regexp.MustCompile(`^(?:gsk_|hf_|xai-)[A-Za-z0-9]{20,}`),
+		match:     matchPrefixedKey,
 	},
 }
 
@@ -73,27 +77,37 @@ var secretPatterns = []anchoredPattern{
 // Redact cannot recognize a secret of a format it does not know. A
 // Monitor applies Config.Redact patterns on top of these.
 func Redact(s string) string {
-	if s == "" {
+	// A pattern without an anchor in s cannot match, so most provider
+	// messages skip every pattern. See newAnchorScan.
+	return redactPatterns(s, secretPatterns, anchoredPatterns(s))
+}
+
+// redactPatterns applies the patterns whose bits are set in mask, bit i
+// standing for patterns[i], in the order of patterns.
+func redactPatterns(s string, patterns []anchoredPattern, mask uint64) string {
+	if s == "" || mask == 0 {
 		return s
 	}
-	lower := asciiLower(s)
-	for i := range secretPatterns {
-		if redacted, ok := secretPatterns[i].replace(s, lower); ok {
+	for i := range patterns {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		if redacted, ok := patterns[i].replace(s); ok {
 			s = redacted
-			lower = asciiLower(s)
 		}
 	}
 	return s
 }
 
 // replace returns s with every match of p replaced by Redacted, and
-// whether there was a match. lower is asciiLower(s).
-func (p *anchoredPattern) replace(s, lower string) (string, bool) {
+// whether there was a match.
+func (p *anchoredPattern) replace(s string) (string, bool) {
 	var b strings.Builder
 	found := false
 	copied := 0 // s[:copied] has been written to b
+	search := p.search(s)
 	for from := 0; ; {
-		start, m := p.find(s, lower, from)
+		start, m := search.find(from)
 		if m == nil {
 			break
 		}
@@ -114,68 +128,181 @@ func (p *anchoredPattern) replace(s, lower string) (string, bool) {
 	return b.String(), true
 }
 
-// find returns the first match of p in s at or after from: the offset where
-// it starts and its submatch indexes relative to that offset. It returns a
-// nil slice when there is no match. lower is asciiLower(s).
-func (p *anchoredPattern) find(s, lower string, from int) (int, []int) {
-	for from < len(s) {
-		i := p.nextAnchor(lower, from)
+// maxAnchors is the maximum number of anchors of an anchoredPattern.
+const maxAnchors = 8
+
+// anchorSearch finds the matches of a pattern in one text from left to
+// right. It remembers where each anchor occurs next, so that it searches
+// the text for an anchor again only once the search has passed that
+// occurrence, however many anchors turn out not to start a match.
+type anchorSearch struct {
+	p *anchoredPattern
+	s string
+	// next holds, for each anchor, an index of s at or after which the
+	// anchor occurs first, or len(s)+1 when it does not occur there. An
+	// index before the from of a call is stale, as the initial -1 is.
+	next [maxAnchors]int
+}
+
+// search returns an anchorSearch of p in s. It panics when p has more than
+// maxAnchors anchors, which is a programmer mistake.
+func (p *anchoredPattern) search(s string) anchorSearch {
+	if len(p.anchors) > maxAnchors {
+		panic(fmt.Sprintf("errmon: a pattern has %d anchors, more than %d", len(p.anchors), maxAnchors))
+	}
+	a := anchorSearch{p: p, s: s}
+	for k := range a.next {
+		a.next[k] = -1
+	}
+	return a
+}
+
+// find returns the first match in the text at or after from: the offset
+// where it starts and its submatch indexes relative to that offset. It
+// returns a nil slice when there is no match. from must not be less than
+// in the previous call.
+func (a *anchorSearch) find(from int) (int, []int) {
+	for {
+		i := a.nextStart(from)
 		if i < 0 {
 			return 0, nil
 		}
-		from = i + 1
-		if p.wordStart && i > 0 && isWordChar(s[i-1]) {
-			continue
-		}
-		if m := p.re.FindStringSubmatchIndex(s[i:]); m != nil {
+		if m := a.p.match(a.s[i:]); m != nil {
 			return i, m
 		}
+		from = i + 1
 	}
-	return 0, nil
 }
 
-// nextAnchor returns the index of the first anchor of p in lower at or
-// after from, or -1.
-func (p *anchoredPattern) nextAnchor(lower string, from int) int {
+// nextStart returns the index of the first anchor in the text at or after
+// from where a match may start, or -1. With wordStart, an anchor that
+// follows a letter, digit or '_' is skipped. from must not be less than in
+// the previous call.
+func (a *anchorSearch) nextStart(from int) int {
+	for from < len(a.s) {
+		i := a.nextAnchor(from)
+		if i < 0 {
+			return -1
+		}
+		if !a.p.wordStart || i == 0 || !isWordChar(a.s[i-1]) {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
+}
+
+// nextAnchor returns the index of the first anchor in the text at or after
+// from, ignoring the case of ASCII letters, or -1.
+func (a *anchorSearch) nextAnchor(from int) int {
 	first := -1
-	for _, anchor := range p.anchors {
-		if i := strings.Index(lower[from:], anchor); i >= 0 && (first < 0 || from+i < first) {
-			first = from + i
+	for k, anchor := range a.p.anchors {
+		if a.next[k] < from {
+			a.next[k] = indexFold(a.s, anchor, from)
+			if a.next[k] < 0 {
+				a.next[k] = len(a.s) + 1
+			}
+		}
+		if n := a.next[k]; n <= len(a.s) && (first < 0 || n < first) {
+			first = n
 		}
 	}
 	return first
+}
+
+// indexFold returns the index of the first occurrence of the lowercase
+// ASCII text anchor in s at or after from, comparing ASCII letters without
+// regard to case, or -1. It returns what strings.Index returns on a copy of
+// s with its ASCII letters lowercased, without building the copy. It looks
+// for the rarest byte of anchor with strings.IndexByte and compares the
+// rest of anchor only there.
+func indexFold(s, anchor string, from int) int {
+	if anchor == "" {
+		return from
+	}
+	probe := rarestByte(anchor)
+	lower := anchor[probe]
+	upper := lower
+	if lower >= 'a' && lower <= 'z' {
+		upper = lower - ('a' - 'A')
+	}
+	for from+len(anchor) <= len(s) {
+		// A match that starts at i has its probe byte at i+probe.
+		i := indexEitherByte(s[from+probe:len(s)-len(anchor)+probe+1], lower, upper)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		if hasPrefixFold(s[i:], anchor) {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
+}
+
+// byteRarity ranks bytes by how rare they are in English text: lowercase
+// letters, from the most frequent to the least, rank 1 to 26, and other
+// bytes 13, as letters of middle frequency.
+var byteRarity = func() (rarity [256]uint8) {
+	for i := range rarity {
+		rarity[i] = 13
+	}
+	for i, c := range []byte("etaoinshrdlcumwfgypbvkjxqz") {
+		rarity[c] = uint8(i + 1)
+	}
+	return rarity
+}()
+
+// rarestByte returns the index of the byte of anchor that is least likely
+// in English text, by byteRarity.
+func rarestByte(anchor string) int {
+	best := 0
+	for i := 1; i < len(anchor); i++ {
+		if byteRarity[anchor[i]] > byteRarity[anchor[best]] {
+			best = i
+		}
+	}
+	return best
+}
+
+// indexEitherByte returns the index of the first a or b in s, or -1.
+func indexEitherByte(s string, a, b byte) int {
+	i := strings.IndexByte(s, a)
+	if a == b {
+		return i
+	}
+	if i >= 0 {
+		s = s[:i]
+	}
+	if j := strings.IndexByte(s, b); j >= 0 {
+		return j
+	}
+	return i
+}
+
+// hasPrefixFold reports whether s starts with the lowercase ASCII text
+// prefix, comparing ASCII letters without regard to case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isWordChar reports whether c is a letter, digit or '_', the characters
 // of a regexp \w.
 func isWordChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
-}
-
-// asciiLower returns s with ASCII letters in lowercase. Unlike
-// strings.ToLower it keeps every byte offset, so an index into the result
-// is an index into s.
-func asciiLower(s string) string {
-	hasUpper := false
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			hasUpper = true
-			break
-		}
-	}
-	if !hasUpper {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // truncateUTF8 returns s cut to at most max bytes without splitting a UTF-8

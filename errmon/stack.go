@@ -28,7 +28,8 @@ type Frame struct {
 // callerStack returns the frames of its caller's goroutine that keepFrame
 // keeps, innermost first, at most maxStackDepth of them. When the caller
 // runs in a deferred call during a panic, the stack starts at the function
-// that panicked.
+// that panicked. The frames may be shared with other calls through the
+// frame cache, so the caller must not change them.
 func callerStack() []Frame {
 	// Twice the depth leaves room for the frames that keepFrame drops.
 	var pcs [2 * maxStackDepth]uintptr
@@ -36,9 +37,16 @@ func callerStack() []Frame {
 	if n == 0 {
 		return nil
 	}
+	return cachedFrames(pcs[:n])
+}
 
-	stack := make([]Frame, 0, min(n, maxStackDepth))
-	frames := runtime.CallersFrames(pcs[:n])
+// resolveFrames returns the frames of the program counters pcs, as
+// runtime.Callers returns them, that keepFrame keeps, innermost first, at
+// most maxStackDepth of them. A runtime.gopanic frame drops the frames
+// before it.
+func resolveFrames(pcs []uintptr) []Frame {
+	stack := make([]Frame, 0, min(len(pcs), maxStackDepth))
+	frames := runtime.CallersFrames(pcs)
 	for {
 		f, more := frames.Next()
 		switch {

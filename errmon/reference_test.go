@@ -1,0 +1,218 @@
+package errmon
+
+import (
+	"errors"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file keeps straightforward versions of the functions that have fast
+// paths: every pattern run over a lowercase copy of the text, regular
+// expressions in place of scanners written by hand, and one errors.As per
+// type. The tests check that the fast paths return what these return.
+
+// referenceSecretPatterns are the secretPatterns with the regular
+// expressions that their match functions implement.
+var referenceSecretPatterns = func() []anchoredPattern {
+	expressions := []string{
+		`^(?i)((?:api[-_]?key|authorization|access[-_]?token|refresh[-_]?token|secret)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token)\s+)?[^\s"',;&}]+`,
+		`^(?i)(bearer\s+)[a-z0-9._~+/-]+=*`,
+		`^sk-[A-Za-z0-9_*-]{16,}`,
+		`^AIza[0-9A-Za-z_-]{35}`,
+		`^(?:gsk_|hf_|xai-)[A-Za-z0-9]{20,}`,
+	}
+	patterns := append([]anchoredPattern(nil), secretPatterns...)
+	for i := range patterns {
+		patterns[i].match = regexp.MustCompile(expressions[i]).FindStringSubmatchIndex
+	}
+	return patterns
+}()
+
+// referenceRedact is Redact with regular expressions, without the anchor
+// scan and without indexFold.
+func referenceRedact(s string) string {
+	if s == "" {
+		return s
+	}
+	lower := referenceLower(s)
+	for i := range referenceSecretPatterns {
+		if redacted, ok := referenceReplace(&referenceSecretPatterns[i], s, lower); ok {
+			s = redacted
+			lower = referenceLower(s)
+		}
+	}
+	return s
+}
+
+// referenceReplace is anchoredPattern.replace with the anchors found in
+// lower, which is referenceLower(s).
+func referenceReplace(p *anchoredPattern, s, lower string) (string, bool) {
+	var b strings.Builder
+	found := false
+	copied := 0
+	for from := 0; ; {
+		start, m := referenceFind(p, s, lower, from)
+		if m == nil {
+			break
+		}
+		keep := 0
+		if len(m) >= 4 && m[3] > 0 {
+			keep = m[3]
+		}
+		b.WriteString(s[copied : start+keep])
+		b.WriteString(Redacted)
+		copied = start + m[1]
+		from = copied
+		found = true
+	}
+	if !found {
+		return s, false
+	}
+	b.WriteString(s[copied:])
+	return b.String(), true
+}
+
+// referenceFind is anchoredPattern.find with the anchors found in lower by
+// strings.Index.
+func referenceFind(p *anchoredPattern, s, lower string, from int) (int, []int) {
+	for from < len(s) {
+		i := referenceNextAnchor(p, lower, from)
+		if i < 0 {
+			return 0, nil
+		}
+		from = i + 1
+		if p.wordStart && i > 0 && isWordChar(s[i-1]) {
+			continue
+		}
+		if m := p.match(s[i:]); m != nil {
+			return i, m
+		}
+	}
+	return 0, nil
+}
+
+func referenceNextAnchor(p *anchoredPattern, lower string, from int) int {
+	first := -1
+	for _, anchor := range p.anchors {
+		if i := strings.Index(lower[from:], anchor); i >= 0 && (first < 0 || from+i < first) {
+			first = from + i
+		}
+	}
+	return first
+}
+
+// referenceLower returns s with ASCII letters in lowercase, keeping every
+// byte offset.
+func referenceLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// referenceRetryExpression is the regular expression that
+// matchRetryPhrase matches by hand.
+var referenceRetryExpression = regexp.MustCompile(`^(?i)(?:retry\s+after|try\s+again\s+in)\s+(\d[0-9a-zµ.]*)(?:\s*([a-z()]+))?`)
+
+// referenceRetryPhrase finds referenceRetryExpression.
+var referenceRetryPhrase = anchoredPattern{
+	anchors:   []string{"retry", "try"},
+	wordStart: true,
+	match:     referenceRetryExpression.FindStringSubmatchIndex,
+}
+
+// referenceRetryHint is retryHint with referenceRetryPhrase and
+// referenceParseWait.
+func referenceRetryHint(message string) time.Duration {
+	lower := referenceLower(message)
+	if start, m := referenceFind(&referenceRetryPhrase, message, lower, 0); m != nil {
+		amount := message[start+m[2] : start+m[3]]
+		var word string
+		if m[4] >= 0 {
+			word = message[start+m[4] : start+m[5]]
+		}
+		if wait := referenceParseWait(amount, word); wait > 0 {
+			return wait
+		}
+	}
+
+	start, m := referenceFind(&retryHeaderText, message, lower, 0)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(message[start+m[4]:start+m[5]], 10, 32)
+	if err != nil {
+		return 0
+	}
+	if m[2] >= 0 {
+		return time.Duration(n) * time.Millisecond
+	}
+	return time.Duration(n) * time.Second
+}
+
+// referenceParseWait is parseWait calling strconv.ParseFloat on every
+// amount.
+func referenceParseWait(amount, word string) time.Duration {
+	amount = strings.ToLower(strings.TrimRight(amount, "."))
+	word = strings.ToLower(word)
+
+	number, err := strconv.ParseFloat(amount, 64)
+	if err != nil {
+		wait, err := time.ParseDuration(amount)
+		if err != nil || wait < 0 {
+			return 0
+		}
+		return wait
+	}
+
+	var unit time.Duration
+	switch word {
+	case "", "s", "sec", "secs", "second", "seconds", "second(s)":
+		unit = time.Second
+	case "ms", "millisecond", "milliseconds":
+		unit = time.Millisecond
+	case "m", "min", "mins", "minute", "minutes", "minute(s)":
+		unit = time.Minute
+	case "h", "hour", "hours", "hour(s)":
+		unit = time.Hour
+	default:
+		return 0
+	}
+
+	wait := number * float64(unit)
+	if wait >= math.MaxInt64 {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(wait)
+}
+
+// referenceMessageCategory is messageCategory over strings.ToLower.
+func referenceMessageCategory(status int, code, message string) Category {
+	clientError := status == 0 || (status >= 400 && status < 500 && status != 401 && status != 403 && status != 429)
+	lower := strings.ToLower(message)
+
+	switch {
+	case clientError && (strings.Contains(lower, "maximum context length") || strings.Contains(lower, "context window")):
+		return ContextLength
+	case clientError && strings.Contains(lower, "content management policy"):
+		return ContentFilter
+	case code == "" && strings.Contains(lower, "exceeded your current quota"):
+		return QuotaExceeded
+	}
+	return ""
+}
+
+// referenceTypedErrors is findTypedErrors with one errors.As per type.
+func referenceTypedErrors(err error) typedErrors {
+	var t typedErrors
+	errors.As(err, &t.panicErr)
+	errors.As(err, &t.apiErr)
+	errors.As(err, &t.reqErr)
+	return t
+}
