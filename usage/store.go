@@ -23,7 +23,9 @@ var (
 // records slice after it returns. Close releases resources; calls after
 // Close return ErrClosed.
 type Store interface {
-	// Write stores a batch of records.
+	// Write stores a batch of records. When ctx carries a BatchID (see
+	// BatchIDFrom) that the store has already committed, Write may return
+	// nil without storing the batch again.
 	Write(ctx context.Context, records []Record) error
 	// Rollups returns the aggregates of every series for each minute whose
 	// start lies in [since, until), in no particular order.

@@ -381,8 +381,14 @@ func (t *Tracker) write(batch []Record) {
 		t.dropped.Add(int64(len(batch)))
 		return
 	}
+	// Every attempt carries the same ID, so a store that committed an
+	// attempt whose reply was lost can tell the retry apart.
+	ctx := t.writeCtx
+	if id, ok := newBatchID(); ok {
+		ctx = WithBatchID(ctx, id)
+	}
 	for attempt := 0; ; attempt++ {
-		err := t.store.Write(t.writeCtx, batch)
+		err := t.store.Write(ctx, batch)
 		if err == nil {
 			t.written.Add(int64(len(batch)))
 			return
