@@ -199,13 +199,18 @@ func (t *Tracker) startClock() (stopwatch, time.Time) {
 	if t.customClock {
 		return stopwatch{base, off}, t.now()
 	}
-	return stopwatch{base, off}, base.Add(off)
+	// time.Unix costs less than base.Add, which also moves the monotonic
+	// reading that the stamp does not keep.
+	return stopwatch{base, off}, time.Unix(0, base.UnixNano()+int64(off))
 }
 
 // Prices returns the tracker's price table.
 func (t *Tracker) Prices() *Table { return t.prices }
 
-// Stats returns the tracker's counters.
+// Stats returns the tracker's counters. They are read one after another
+// while records move between them, so the sum of Written, Dropped and
+// Pending may be off by a batch while the writer works; it is exact once
+// Flush or Close has returned nil.
 func (t *Tracker) Stats() TrackerStats {
 	return TrackerStats{Written: t.written.Load(), Dropped: t.dropped.Load(), Pending: int64(len(t.queue)) + t.held.Load()}
 }
@@ -298,11 +303,19 @@ func (t *Tracker) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			t.abandoned.Store(true)
 			t.cancelWrites()
+			t.dropQueued()
 			err = fmt.Errorf("close tracker: %w", ctx.Err())
 		}
 	})
 	return err
 }
+
+// lingerTime is how long the writer lets records gather after it emptied
+// the queue. A writer that waits on the empty queue must be woken by the
+// next call, and waking it costs that call more than the rest of its
+// tracking; while it lingers, calls only copy their records into the
+// queue. Flush and Close end a linger at once.
+const lingerTime = time.Millisecond
 
 // run is the writer loop: it gathers batches from the queue and writes
 // them until quit, then drains the queue.
@@ -310,17 +323,59 @@ func (t *Tracker) run() {
 	defer close(t.done)
 	defer t.cancelWrites()
 	batch := make([]Record, 0, t.batchSize)
+	linger := time.NewTimer(lingerTime)
+	stopTimer(linger)
 	for {
 		select {
 		case r := <-t.queue:
 			t.held.Add(1)
 			batch = t.fill(append(batch[:0], r))
 			t.writeHeld(batch)
+			if len(batch) < t.batchSize {
+				t.linger(linger, batch)
+			}
 		case ack := <-t.flushes:
 			t.drain(batch)
 			close(ack)
 		case <-t.quit:
 			t.drain(batch)
+			return
+		}
+	}
+}
+
+// linger waits lingerTime, or less when a flush or Close comes first; a
+// flush is served before linger returns. batch lends its storage.
+func (t *Tracker) linger(timer *time.Timer, batch []Record) {
+	timer.Reset(lingerTime)
+	select {
+	case <-timer.C:
+		return
+	case ack := <-t.flushes:
+		t.drain(batch)
+		close(ack)
+	case <-t.quit:
+	}
+	stopTimer(timer)
+}
+
+// stopTimer stops timer and empties its channel, so that it can be Reset.
+func stopTimer(timer *time.Timer) {
+	if !timer.Stop() {
+		select {
+		case <-timer.C:
+		default:
+		}
+	}
+}
+
+// dropQueued counts every record still in the queue as dropped.
+func (t *Tracker) dropQueued() {
+	for {
+		select {
+		case <-t.queue:
+			t.dropped.Add(1)
+		default:
 			return
 		}
 	}
