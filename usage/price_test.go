@@ -3,6 +3,7 @@ package usage_test
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestDefaultPricesMatchLiteLLM(t *testing.T) {
 			}
 			shared++
 			if got.Input != want.Input || got.Output != want.Output || got.CachedInput != want.CachedInput ||
-				got.CacheWrite != want.CacheWrite || got.Reasoning != want.Reasoning || len(got.Tiers) != len(want.Tiers) {
+				got.CacheWrite != want.CacheWrite || got.Reasoning != want.Reasoning || !slices.Equal(got.Tiers, want.Tiers) {
 				t.Errorf("%s: built-in price %+v, want %+v from %s", model, got, want, file)
 			}
 		}

@@ -144,6 +144,40 @@ func TestTrackCallChatUsageAndCost(t *testing.T) {
 	}
 }
 
+// TestTrackCallWithoutUsageIsUnknown checks that a response without a
+// usage object, which go-openai decodes as zero counts, is recorded as
+// unknown usage with no cost rather than as a free call.
+func TestTrackCallWithoutUsageIsUnknown(t *testing.T) {
+	body := `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}`
+	client := fixedServer(t, 200, "application/json", body)
+	store := usage.NewMemoryStore()
+	tr := usage.NewTracker(store)
+	if err := trackChat(t, tr, client, "gpt-4o-mini"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	recs, err := store.Recent(context.Background(), 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("Recent = %d records, %v; want 1", len(recs), err)
+	}
+	if r := recs[0]; r.UsageKnown || r.Priced || r.CostNanos != 0 || r.Tokens != (usage.Tokens{}) {
+		t.Errorf("record = known %v, priced %v, cost %d, tokens %+v; want unknown usage, unpriced, no cost",
+			r.UsageKnown, r.Priced, r.CostNanos, r.Tokens)
+	}
+	rollups, err := store.Rollups(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(rollups) != 1 {
+		t.Fatalf("Rollups = %d, %v; want 1", len(rollups), err)
+	}
+	if st := rollups[0].Stats; st.Calls != 1 || st.UnknownUsageCalls != 1 || st.UnpricedCalls != 0 || st.CostNanos != 0 {
+		t.Errorf("rollup = %d calls, %d unknown usage, %d unpriced, cost %d; want 1, 1, 0, 0",
+			st.Calls, st.UnknownUsageCalls, st.UnpricedCalls, st.CostNanos)
+	}
+}
+
 func TestTrackCallUnknownModelIsUnpriced(t *testing.T) {
 	client := fixedServer(t, 200, "application/json", chatBody("prod-chat-eu", `{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}`))
 	tr, last := newTracker(t)
@@ -302,6 +336,12 @@ func TestChatStreamUsage(t *testing.T) {
 		{
 			name:      "no usage at all is unknown usage",
 			body:      sse(chunk("a", "null", "null"), chunk("b", `"stop"`, "null")),
+			wantKnown: false,
+		},
+		{
+			name: "only zero usage is unknown usage",
+			body: sse(chunk("a", "null", `{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}`),
+				chunk("b", `"stop"`, `{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}`)),
 			wantKnown: false,
 		},
 	}
