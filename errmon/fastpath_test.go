@@ -32,6 +32,10 @@ var textFragments = []string{
 	"refresh_token", "REFRESH-TOKEN", "secret", "Secret", "SECRET", "bearer", "Bearer",
 	"BEARER", "basic", "token", "sk-", "SK-", "sk-proj-", "sk-ant-api03-", "sk-svcacct-",
 	"AIza", "aiza", "AIZA", "gsk_", "GSK_", "hf_", "HF_", "xai-", "XAI-",
+	"api key", "api.key", "api%20key", "api+key", "Token", "password", "PASSWD", "secret_key",
+	"client_secret", "access_key", "Proxy-Authorization", "map[Authorization:[", "risk-", "task-",
+	// Escapes and encodings around names, separators and keys.
+	`\n`, `\t`, `\"`, `\u0022`, `\x22`, "%22", "%3A", "%3d", "%20", "%5D", "%5b", "+", "=>", ":=", "：",
 	// Values.
 	"AbCdEfGhIjKlMnOpQrSt", "0123456789abcdef0123", "***************", "eyJhbGciOiJIUzI1NiJ9",
 	"a.b-c_d~e+f/g==", "x", "42",
@@ -161,8 +165,9 @@ func TestSecretMatchersMatchRegexps(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewSource(11))
 	starts := [][]string{
-		{"api", "API", "api-", "api_", "Api-Key", "apikey", "api-\u212Aey", "authorization", "access", "access_token", "refresh-token", "REFRESH_TO\u212AEN", "secret", "SECRET"},
-		{"bearer", "Bearer", "BEARER", "bearer ", "Bearer\t\n"},
+		{"api", "API", "api-", "api_", "Api-Key", "apikey", "api-\u212Aey", "authorization", "access", "access_token", "refresh-token", "REFRESH_TO\u212AEN", "secret", "SECRET",
+			"api key", "api.key", "api%20key", "api+key", "access_key", "secret_key", "se\u017Fret", "password", "passwd", "token", "Token", "api_key\\\"", "api_key%22", "token]"},
+		{"bearer", "Bearer", "BEARER", "bearer ", "Bearer\t\n", "Bearer%20", "bearer%20 "},
 		{"sk-", "SK-", "sk-proj-", "sk-ant-api03-"},
 		{"AIza", "aiza", "AIZA"},
 		{"gsk_", "GSK_", "hf_", "HF_", "xai-", "XAI-"},
@@ -170,6 +175,7 @@ func TestSecretMatchersMatchRegexps(t *testing.T) {
 	pieces := []string{
 		"a", "Z", "k", "s", "0", "9", "_", "-", "*", ".", "~", "+", "/", "=", "==", " ", "\t", "\n", ":", ": ", "=", "\"", "'",
 		",", ";", "&", "}", "(", "\u212A", "\u017F", "é", "\xff", "bearer ", "Basic ", "token\t", "abcdefghij", "0123456789",
+		"[", "]", "\\", `\"`, `\u0022`, `\n`, "%22", "%20", "%3A", "%3d", "%5D", "%5b", "=>", ":=", "：", "Bearer+", "digest ", "REDACTED",
 	}
 	for p := range secretPatterns {
 		for i := 0; i < fastPathRounds/len(secretPatterns); i++ {
@@ -248,14 +254,21 @@ func TestAnchorScanMatchesContains(t *testing.T) {
 		text := randomText(rng, 16)
 		lower := referenceLower(text)
 		var want uint64
+		wantAnchors := make([]uint64, len(secretPatterns))
 		for p, pattern := range secretPatterns {
-			for _, anchor := range pattern.anchors {
+			for k, anchor := range pattern.anchors {
 				if strings.Contains(lower, anchor) {
 					want |= 1 << p
+					wantAnchors[p] |= 1 << k
 				}
 			}
 		}
 		require.Equal(t, want, anchoredPatterns(text), "text %q", text)
+
+		_, anchors := secretScan.scan(text)
+		for p := range secretPatterns {
+			require.Equal(t, wantAnchors[p], secretScan.patternAnchors(p, anchors), "anchors of pattern %d in %q", p, text)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 )
 
 // fingerprintFrames is the number of innermost frames in a fingerprint.
@@ -60,6 +61,8 @@ const (
 //   - a word of letters, digits, '_', '-' and decimal points that contains a
 //     digit and a letter becomes <id>, which covers request IDs
 //     (req_abc123), UUIDs, hex hashes, model versions and durations ("1.5s");
+//   - a word without a digit becomes <id> when isDigitlessID says it looks
+//     like a random ID, as "chatcmpl-AbCdEfGhIjKlMnOp" does;
 //   - a word of digits and separators becomes <n>, which covers numbers,
 //     dates and IP addresses.
 func appendNormalized(dst []byte, message string) []byte {
@@ -93,7 +96,7 @@ func appendNormalized(dst []byte, message string) []byte {
 			end++
 		}
 		switch {
-		case hasDigit && hasLetter:
+		case hasDigit && hasLetter, !hasDigit && hasLetter && isDigitlessID(message[i:end]):
 			dst = append(dst, idPlaceholder...)
 		case hasDigit:
 			dst = append(dst, numberPlaceholder...)
@@ -103,6 +106,79 @@ func appendNormalized(dst []byte, message string) []byte {
 		i = end
 	}
 	return dst
+}
+
+// idPrefixes start the IDs of OpenAI's objects: completions, requests,
+// organizations, runs, files, tool calls, messages and others.
+var idPrefixes = [...]string{
+	"chatcmpl-", "cmpl-", "req_", "org-", "org_", "run_", "file-", "call_", "msg_",
+	"thread_", "asst_", "batch_", "resp_", "step_", "ftjob-", "ft-", "vs_", "proj_", "user-",
+}
+
+// isDigitlessID reports whether word, a word without digits, looks like a
+// random base62 ID rather than words. About 1 in 100 random IDs of 24
+// letters and digits has no digit, and such an ID must group like the
+// others. Ordinary words, capitalized or in uppercase, are never IDs.
+//
+// A word is an ID when it is a prefix of idPrefixes followed by at least 8
+// letters in mixed case that are less than 40% vowels, or when one of its
+// parts between '-' and '_' is a run of at least 14 letters with at least
+// 3 in each case, two changes from lowercase to uppercase and less than
+// 30% vowels. English words written in CamelCase are about 40% vowels,
+// while random letters have 10 vowels in 52.
+//
+// NOTE: an identifier in CamelCase with many consonants or acronyms, such
+// as "WithHTTPClientTransport", reads as an ID. Of random IDs of 16 to 32
+// letters without a known prefix, 7% to 19% read as words (an estimate
+// from random samples), and their groups still split.
+func isDigitlessID(word string) bool {
+	for _, prefix := range idPrefixes {
+		if strings.HasPrefix(word, prefix) {
+			rest := word[len(prefix):]
+			return len(rest) >= 8 && looksRandom(rest, 2, 0, 4)
+		}
+	}
+
+	for len(word) > 0 {
+		part := word
+		if end := strings.IndexAny(word, "-_"); end >= 0 {
+			part, word = word[:end], word[end+1:]
+		} else {
+			word = ""
+		}
+		if len(part) >= 14 && looksRandom(part, 3, 2, 3) {
+			return true
+		}
+	}
+	return false
+}
+
+// looksRandom reports whether letters consists of ASCII letters only, with
+// at least minEachCase letters in each case, at least minRises changes
+// from a lowercase to an uppercase letter, and fewer than
+// maxVowelTenths/10 of its letters vowels.
+func looksRandom(letters string, minEachCase, minRises, maxVowelTenths int) bool {
+	upper, lower, rises, vowels := 0, 0, 0, 0
+	for i := 0; i < len(letters); i++ {
+		c := letters[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper++
+			if i > 0 && letters[i-1] >= 'a' && letters[i-1] <= 'z' {
+				rises++
+			}
+		case c >= 'a' && c <= 'z':
+			lower++
+		default:
+			return false
+		}
+		switch c | 0x20 {
+		case 'a', 'e', 'i', 'o', 'u':
+			vowels++
+		}
+	}
+	return upper >= minEachCase && lower >= minEachCase && rises >= minRises &&
+		vowels*10 < len(letters)*maxVowelTenths
 }
 
 func isWordByte(c byte) bool {

@@ -34,6 +34,14 @@ func TestNormalizeMessage(t *testing.T) {
 		{"url", `Post "http://127.0.0.1:41877/v1/chat/completions": dial tcp 127.0.0.1:41877: connect: connection refused`, `Post "<q>": dial tcp <n>:<n>: connect: connection refused`},
 		{"words kept", "The server had an error", "The server had an error"},
 		{"non-ASCII kept", "délai dépassé après 30 s", "délai dépassé après <n> s"},
+		{"completion id without digit", "completion chatcmpl-AbCdEfGhIjKlMnOp failed", "completion <id> failed"},
+		{"request id without digit", "request req_AbcDefGhiJkl failed", "request <id> failed"},
+		{"organization without digit", "in organization org-XyZabcDEFghiJKL on tokens", "in organization <id> on tokens"},
+		{"prefixed ids without digit", "run_QwRtYpLkJhGf file-ZxCvBnMlKjHg call_PqWrTsVxZbNm msg_MnBvCxZlKjHg", "<id> <id> <id> <id>"},
+		{"random run without prefix", "object XqTrWpLmKzVbNcGhJd expired", "object <id> expired"},
+		{"words after prefix kept", "run_background file-not-found call_Transcription", "run_background file-not-found call_Transcription"},
+		{"CamelCase kept", "InvalidRequestError: ContentPolicyViolation in ChatCompletionRequest", "InvalidRequestError: ContentPolicyViolation in ChatCompletionRequest"},
+		{"uppercase words kept", "SERVICE UNAVAILABLE", "SERVICE UNAVAILABLE"},
 	}
 	for _, tt := range tests {
 		tt := tt
@@ -69,6 +77,41 @@ func TestFingerprintGroupsSameFailure(t *testing.T) {
 	a := m.Record(errs[3], errmon.CallInfo{}).Fingerprint
 	b := m.Record(fmt.Errorf("request req_0b1c2d3e: %w", errs[3].(interface{ Unwrap() error }).Unwrap()), errmon.CallInfo{}).Fingerprint
 	assert.Equal(t, a, b)
+}
+
+func TestFingerprintGroupsDigitlessIDs(t *testing.T) {
+	t.Parallel()
+	m := errmon.NewMonitor(errmon.Config{})
+	var fingerprints []string
+	for _, id := range []string{"chatcmpl-9xYz8WvU7tS6rQ5pO4nM3", "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz", "chatcmpl-QwErTyUiOpAsDfGhJkLzXcVbNm"} {
+		err := apiError(500, "", "server_error", "The server had an error processing completion "+id+" in organization org-XyZabcDEFghiJKL.")
+		fingerprints = append(fingerprints, m.Record(err, errmon.CallInfo{}).Fingerprint)
+	}
+
+	assert.Equal(t, fingerprints[0], fingerprints[1], "ID with and without digits")
+	assert.Equal(t, fingerprints[0], fingerprints[2], "two IDs without digits")
+	assert.Len(t, m.Groups(0), 1)
+}
+
+func TestFingerprintSplitsDifferentWords(t *testing.T) {
+	t.Parallel()
+	m := errmon.NewMonitor(errmon.Config{})
+	messages := []string{
+		"The model gpt-4o-mini is currently overloaded with other requests.",
+		"The model gpt-4o-mini is currently unavailable for other requests.",
+		"Upstream returned InvalidRequestError for the request.",
+		"Upstream returned AuthenticationError for the request.",
+		"Failed in StreamingResponseWriter while sending.",
+		"Failed in ChatCompletionRequest while sending.",
+	}
+	seen := map[string]string{}
+	for _, message := range messages {
+		fingerprint := recordFromSiteA(m, apiError(500, "", "server_error", message)).Fingerprint
+		if other, ok := seen[fingerprint]; ok {
+			t.Errorf("%q and %q share a fingerprint", other, message)
+		}
+		seen[fingerprint] = message
+	}
 }
 
 func TestFingerprintGroupsRequestIDs(t *testing.T) {

@@ -19,6 +19,9 @@ type anchoredPattern struct {
 	anchors []string
 	// wordStart requires that no letter, digit or '_' precede the match.
 	wordStart bool
+	// secretStart requires that the match start where atSecretStart
+	// allows a secret to start.
+	secretStart bool
 	// match matches the start of its input and returns the submatch
 	// indexes as regexp.Regexp.FindStringSubmatchIndex does, or nil. The
 	// first submatch, if any, is kept in the output and the rest of the
@@ -32,82 +35,84 @@ type anchoredPattern struct {
 var secretPatterns = []anchoredPattern{
 	{
 		// The value of a header, query parameter or JSON field that carries
-		// a credential: "x-api-key: ...", "api-key=...", `"api_key": "..."`,
-		// "OPENAI_API_KEY=...", "Authorization: Bearer ...". The name stays,
+		// a credential: "x-api-key: ...", "api key=...", `"api_key": "..."`,
+		// `{\"api_key\":\"...\"}`, "api_key%3D...", "OPENAI_API_KEY=...",
+		// "Authorization: Bearer ...", "password => ...". The name stays,
 		// so the message still shows which credential was there.
-		anchors: []string{"api", "authorization", "access", "refresh", "secret"},
+		anchors: []string{"api", "authorization", "access", "refresh", "secret", "passw", "token"},
 		match:   matchCredential,
 	},
 	{
 		// A bearer token anywhere, as in "Bearer <token>" written without
 		// the header name.
-		anchors:   []string{"bearer"},
-		wordStart: true,
-		match:     matchBearer,
+		anchors:     []string{"bearer"},
+		secretStart: true,
+		match:       matchBearer,
 	},
 	{
-		// OpenAI keys (sk-..., sk-proj-..., sk-svcacct-...) and Anthropic
-		// keys (sk-ant-...), also when the provider masked part of the key
-		// with asterisks.
-		anchors:   []string{"sk-"},
-		wordStart: true,
-		match:     matchOpenAIKey,
+		// OpenAI keys (sk-..., sk-proj-..., sk-svcacct-..., sk-admin-...)
+		// and Anthropic keys (sk-ant-...) in any letter case, also when the
+		// provider masked part of the key with asterisks.
+		anchors:     []string{"sk-"},
+		secretStart: true,
+		match:       matchOpenAIKey,
 	},
 	{
 		// Google API keys: "AIza" and 35 more characters.
-		anchors:   []string{"aiza"},
-		wordStart: true,
-		match:     matchGoogleKey,
+		anchors:     []string{"aiza"},
+		secretStart: true,
+		match:       matchGoogleKey,
 	},
 	{
 		// Groq (gsk_), Hugging Face (hf_) and xAI (xai-) keys.
-		anchors:   []string{"gsk_", "hf_", "xai-"},
-		wordStart: true,
-		match:     matchPrefixedKey,
+		anchors:     []string{"gsk_", "hf_", "xai-"},
+		secretStart: true,
+		match:       matchPrefixedKey,
 	},
 }
 
 // Redact returns s with the secrets it recognizes replaced by Redacted. It
 // recognizes OpenAI and Anthropic API keys (sk-, sk-proj-, sk-ant-), Google,
-// Groq, Hugging Face and xAI keys, and bearer tokens. It also replaces the
-// values of headers and fields named like api-key, x-api-key,
-// Authorization, access_token or secret. It errs toward removing too much,
-// so a word that follows "Bearer" is removed even when it is not a token.
+// Groq, Hugging Face and xAI keys, and bearer tokens, in any letter case
+// and also right after an escape such as \n, \u0022 or %22. It also
+// replaces the values of headers and fields named like api-key, api key,
+// x-api-key, Authorization, access_token, token, password or secret,
+// written after ':', '=', "=>", a full-width colon, %3A or %3D, with or
+// without quotes, escaped quotes or brackets. It errs toward removing too
+// much, so a word that follows "Bearer" is removed even when it is not a
+// token.
 //
 // Redact cannot recognize a secret of a format it does not know. A
 // Monitor applies Config.Redact patterns on top of these.
 func Redact(s string) string {
 	// A pattern without an anchor in s cannot match, so most provider
-	// messages skip every pattern. See newAnchorScan.
-	return redactPatterns(s, secretPatterns, anchoredPatterns(s))
-}
-
-// redactPatterns applies the patterns whose bits are set in mask, bit i
-// standing for patterns[i], in the order of patterns.
-func redactPatterns(s string, patterns []anchoredPattern, mask uint64) string {
+	// messages skip every pattern, and a pattern's search looks only for
+	// the anchors that s contains. See newAnchorScan.
+	mask, anchors := secretScan.scan(s)
 	if s == "" || mask == 0 {
 		return s
 	}
-	for i := range patterns {
+	for i := range secretPatterns {
 		if mask&(1<<i) == 0 {
 			continue
 		}
-		if redacted, ok := patterns[i].replace(s); ok {
+		search := secretPatterns[i].search(s, secretScan.patternAnchors(i, anchors))
+		if redacted, ok := search.replaceAll(); ok {
 			s = redacted
 		}
 	}
 	return s
 }
 
-// replace returns s with every match of p replaced by Redacted, and
-// whether there was a match.
-func (p *anchoredPattern) replace(s string) (string, bool) {
+// replaceAll returns the text of a with every match of its pattern
+// replaced by Redacted, and whether there was a match.
+func (a *anchorSearch) replaceAll() (string, bool) {
 	var b strings.Builder
+	s := a.s
 	found := false
 	copied := 0 // s[:copied] has been written to b
-	search := p.search(s)
 	for from := 0; ; {
-		start, m := search.find(from)
+		start, m := a.find(from)
 		if m == nil {
 			break
 		}
@@ -144,18 +149,27 @@ type anchorSearch struct {
 	next [maxAnchors]int
 }
 
-// search returns an anchorSearch of p in s. It panics when p has more than
+// search returns an anchorSearch of p in s that looks for the anchors
+// whose bits are set in present, bit k standing for p.anchors[k], and
+// treats the others as absent from s. It panics when p has more than
 // maxAnchors anchors, which is a programmer mistake.
-func (p *anchoredPattern) search(s string) anchorSearch {
+func (p *anchoredPattern) search(s string, present uint64) anchorSearch {
 	if len(p.anchors) > maxAnchors {
 		panic(fmt.Sprintf("errmon: a pattern has %d anchors, more than %d", len(p.anchors), maxAnchors))
 	}
 	a := anchorSearch{p: p, s: s}
 	for k := range a.next {
 		a.next[k] = -1
+		if present&(1<<k) == 0 {
+			a.next[k] = len(s) + 1
+		}
 	}
 	return a
 }
+
+// allAnchors is the present argument of anchoredPattern.search that makes
+// it look for every anchor.
+const allAnchors = ^uint64(0)
 
 // find returns the first match in the text at or after from: the offset
 // where it starts and its submatch indexes relative to that offset. It
@@ -176,20 +190,56 @@ func (a *anchorSearch) find(from int) (int, []int) {
 
 // nextStart returns the index of the first anchor in the text at or after
 // from where a match may start, or -1. With wordStart, an anchor that
-// follows a letter, digit or '_' is skipped. from must not be less than in
-// the previous call.
+// follows a letter, digit or '_' is skipped, and with secretStart, an
+// anchor where atSecretStart is false. from must not be less than in the
+// previous call.
 func (a *anchorSearch) nextStart(from int) int {
 	for from < len(a.s) {
 		i := a.nextAnchor(from)
 		if i < 0 {
 			return -1
 		}
-		if !a.p.wordStart || i == 0 || !isWordChar(a.s[i-1]) {
+		wordOK := !a.p.wordStart || i == 0 || !isWordChar(a.s[i-1])
+		if wordOK && (!a.p.secretStart || atSecretStart(a.s, i)) {
 			return i
 		}
 		from = i + 1
 	}
 	return -1
+}
+
+// atSecretStart reports whether a secret may start at s[i]: at the start
+// of s, after a byte that is not an ASCII letter or digit (so after '_',
+// '-' or a non-ASCII rune), or right after an escape sequence that ends in
+// a letter or digit: a backslash escape such as \n or \t, \xXX, \uXXXX,
+// or the URL encoding %XX. A key written as "line\nsk-..." or
+// "%22sk-..." is found, while "risk-assessment" is not read as a key.
+func atSecretStart(s string, i int) bool {
+	if i == 0 || !isASCIILetterOrDigit(s[i-1]) {
+		return true
+	}
+	switch {
+	case i >= 2 && s[i-2] == '\\' && isASCIILetter(s[i-1]):
+		return true
+	case i >= 3 && s[i-3] == '%' && isHexDigits(s[i-2:i]):
+		return true
+	case i >= 4 && s[i-4] == '\\' && s[i-3] == 'x' && isHexDigits(s[i-2:i]):
+		return true
+	case i >= 6 && s[i-6] == '\\' && s[i-5] == 'u' && isHexDigits(s[i-4:i]):
+		return true
+	}
+	return false
+}
+
+// isHexDigits reports whether every byte of s is a hexadecimal digit.
+func isHexDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20 // an ASCII letter in lowercase
+		if !isDigit(s[i]) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // nextAnchor returns the index of the first anchor in the text at or after

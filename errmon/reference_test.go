@@ -17,19 +17,36 @@ import (
 // referenceSecretPatterns are the secretPatterns with the regular
 // expressions that their match functions implement.
 var referenceSecretPatterns = func() []anchoredPattern {
-	expressions := []string{
-		`^(?i)((?:api[-_]?key|authorization|access[-_]?token|refresh[-_]?token|secret)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token)\s+)?[^\s"',;&}]+`,
-		`^(?i)(bearer\s+)[a-z0-9._~+/-]+=*`,
-		`^sk-[A-Za-z0-9_*-]{16,}`,
-		`^AIza[0-9A-Za-z_-]{35}`,
-		`^(?:gsk_|hf_|xai-)[A-Za-z0-9]{20,}`,
+	credential := regexp.MustCompile(`^(?i)(` +
+		`(?:api(?:[-_.\s+]|%20)?key|authorization|access(?:[-_.\s+]|%20)?(?:token|key)|refresh(?:[-_.\s+]|%20)?token|secret(?:(?:[-_.\s+]|%20)?key)?|passw(?:or)?d|token)` +
+		`(?:\\?["'\]]|%2[27]|%5d|\\u00(?:22|27))*\s*` +
+		`(?::=?|=>?|%3a|%3d|：)` +
+		`(?:[\s"'\[+]|\\[\\"'\[nrt]|%2[027]|%5b|\\u00(?:22|27))*)` +
+		`(?:(?:bearer|basic|token|digest)(?:\s|%20|\+)+)?[^\s"',;&}\]\\]+`)
+	matches := []func(string) []int{
+		func(s string) []int { return skipRedactedValue(s, credential.FindStringSubmatchIndex(s)) },
+		regexp.MustCompile(`^(?i)(bearer(?:\s|%20)+)[a-z0-9._~+/-]+=*`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^[sS][kK]-[A-Za-z0-9_*-]{16,}`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^[aA][iI][zZ][aA][0-9A-Za-z_-]{35}`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^(?:[gG][sS][kK]_|[hH][fF]_|[xX][aA][iI]-)[A-Za-z0-9]{20,}`).FindStringSubmatchIndex,
 	}
 	patterns := append([]anchoredPattern(nil), secretPatterns...)
 	for i := range patterns {
-		patterns[i].match = regexp.MustCompile(expressions[i]).FindStringSubmatchIndex
+		patterns[i].match = matches[i]
 	}
 	return patterns
 }()
+
+// referenceSecretBoundary matches the end of a text after which a secret
+// may start: a byte that is not an ASCII letter or digit, or an escape
+// sequence.
+var referenceSecretBoundary = regexp.MustCompile(`(?:[^A-Za-z0-9]|\\[A-Za-z]|\\x[0-9A-Fa-f]{2}|%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})$`)
+
+// referenceSecretStart is atSecretStart with referenceSecretBoundary. The
+// longest escape is 6 bytes, so it looks at 6 bytes before i.
+func referenceSecretStart(s string, i int) bool {
+	return i == 0 || referenceSecretBoundary.MatchString(s[max(0, i-6):i])
+}
 
 // referenceRedact is Redact with regular expressions, without the anchor
 // scan and without indexFold.
@@ -85,6 +102,9 @@ func referenceFind(p *anchoredPattern, s, lower string, from int) (int, []int) {
 		}
 		from = i + 1
 		if p.wordStart && i > 0 && isWordChar(s[i-1]) {
+			continue
+		}
+		if p.secretStart && !referenceSecretStart(s, i) {
 			continue
 		}
 		if m := p.match(s[i:]); m != nil {

@@ -106,7 +106,7 @@ var (
 // retryHint returns the wait that a provider's message requests, or 0.
 func retryHint(message string) time.Duration {
 	// The first phrase decides, even when its wait is not understood.
-	phrases := retryPhraseAnchors.search(message)
+	phrases := retryPhraseAnchors.search(message, allAnchors)
 	for i := phrases.nextStart(0); i >= 0; i = phrases.nextStart(i + 1) {
 		amount, word, ok := matchRetryPhrase(message[i:])
 		if !ok {
@@ -118,7 +118,7 @@ func retryHint(message string) time.Duration {
 		break
 	}
 
-	headers := retryHeaderText.search(message)
+	headers := retryHeaderText.search(message, allAnchors)
 	start, m := headers.find(0)
 	if m == nil {
 		return 0
