@@ -14,13 +14,15 @@ import (
 // Build reads the rollups of the window that q selects from cfg.Store,
 // merges them, and returns the Snapshot of the sections q.Type selects.
 //
-// Build reads the store once, and its work grows with the number of rollups
-// (series times minutes) and of series points, never with the number of
-// calls. Breakdown rows keep counters only, and latency histograms are
-// merged only for the rows a breakdown lists, so a window with thousands
-// of models or keys costs little more than one with a few. It returns a
-// *QueryError when q is invalid, ErrNoStore when cfg has no Store, and the
-// store's error, wrapped, when the read fails.
+// Build reads the store through usage.ReadRollups with the query's bucket
+// width, so a store that keeps wide rollups serves the aligned middle of
+// the window from them. Its work grows with the number of rollups read
+// (series times buckets of the width read) and of series points, never
+// with the number of calls. Breakdown rows keep counters only, and latency
+// histograms are merged only for the rows a breakdown lists, so a window
+// with thousands of models or keys costs little more than one with a few.
+// It returns a *QueryError when q is invalid, ErrNoStore when cfg has no
+// Store, and the store's error, wrapped, when the read fails.
 func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
 	if cfg.Store == nil {
 		return nil, ErrNoStore
@@ -32,7 +34,10 @@ func Build(ctx context.Context, cfg Config, q Query) (*Snapshot, error) {
 	}
 
 	flushTracker(ctx, cfg.Tracker)
-	rollups, err := cfg.Store.Rollups(ctx, q.Since, q.Until)
+	// Every later step adds rollups up over the whole window or over one
+	// bucket of the series, so rollups as wide as a bucket give the same
+	// snapshot as minute rollups.
+	rollups, err := usage.ReadRollups(ctx, cfg.Store, q.Since, q.Until, q.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: read rollups: %w", err)
 	}

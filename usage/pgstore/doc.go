@@ -29,6 +29,15 @@
 // installed in the database before the first migration, both tables
 // become hypertables on their time column.
 //
+// Schema version 3 adds wide rollups: aimeter_rollups_15m keeps one row
+// per 15 minutes and series, keyed by (start, series_hash), with the
+// columns of a minute rollup. Write updates it in the transaction that
+// updates the minute rollups, and the migration fills it from the minute
+// rollups already stored. Store implements usage.WideRollupStore, so
+// usage.ReadRollups, and with it analytics.Build, reads a 24-hour window
+// in 15-minute buckets from 96 rows per series instead of 1,440. The
+// wide table is a plain table, also under TimescaleDB.
+//
 // # Exact merges across instances
 //
 // Write sends a batch in two round trips inside one transaction. The
@@ -37,7 +46,9 @@
 // every rollup row of the batch with SELECT ... FOR UPDATE, both in the
 // order of the key. The second writes back each row merged in Go with
 // the batch: counts and sums added, maxima kept, histograms and error
-// counts added bucket by bucket. The row locks make the merge exact
+// counts added bucket by bucket. The rows of aimeter_rollups_15m are
+// created, locked and written back in the same round trips, after the
+// minute rows. The row locks make the merge exact
 // however many instances write the same minute and series at once, and
 // the common order keeps two writes from deadlocking each other. Writers
 // of schema version 1, which merge with the SQL functions

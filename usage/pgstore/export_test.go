@@ -20,3 +20,7 @@ func AddToRollups(ctx context.Context, s *Store, records []usage.Record) error {
 	}
 	return nil
 }
+
+// DecodeBins decodes a histogram as the latency_hist and ttft_hist
+// columns keep it.
+var DecodeBins = decodeBins

@@ -140,6 +140,18 @@ ALTER TABLE aimeter_rollups
 	ADD COLUMN IF NOT EXISTS latency_hist bytea NOT NULL DEFAULT '',
 	ADD COLUMN IF NOT EXISTS ttft_hist    bytea NOT NULL DEFAULT '';
 `,
+
+	// Version 3: rollups of 15 minutes in aimeter_rollups_15m, which
+	// writers of version 3 update in the transaction that updates the
+	// minute rollups, filled here from the minute rollups. A row starting
+	// at S holds the minutes of [S, S + 15m), with S a multiple of 15
+	// minutes since the Unix epoch, so rows align with UTC days.
+	//
+	// NOTE: writers of version 2 do not know the wide tables. Records that
+	// they write after this migration reach the minute rollups only, and
+	// readers of version 3 miss them wherever they read wide rollups, so
+	// stop writers of version 2 before migrating.
+	wideRollupsMigrationSQL,
 }
 
 // createVersionsSQL creates the table that records the applied versions.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Prune deletes the records and rollups older than the retention before
+// Prune deletes the records and rollups, minute and wide, older than the retention before
 // the store's clock. Write runs it at most once every ten minutes in each
 // Store, so call it to prune a database that this process only reads.
 // PostgreSQL's autovacuum makes the space of the deleted rows reusable.
@@ -46,6 +46,12 @@ func (s *Store) prune(ctx context.Context) error {
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM aimeter_rollups WHERE minute < $1`, ceilSecond(cutoff)); err != nil {
 		return fmt.Errorf("pgstore: prune rollups: %w", err)
+	}
+	// A wide row is kept while any of its minutes is within the retention.
+	for i, w := range wideWidths {
+		if _, err := s.pool.Exec(ctx, wideStatementsByWidth[i].prune, cutoff.Add(-w.width)); err != nil {
+			return fmt.Errorf("pgstore: prune %s: %w", w.table, err)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aimeter/aimeter/errmon"
 	"github.com/aimeter/aimeter/usage"
+	"github.com/jackc/pgx/v5"
 )
 
 const selectRollupsSQL = `SELECT minute, endpoint, provider, model, operation, caller_key,
@@ -42,8 +43,17 @@ func (s *Store) Rollups(ctx context.Context, since, until time.Time) ([]usage.Ro
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: rollups: %w", err)
 	}
-	defer rows.Close()
+	out, err := scanRollups(rows, time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: rollups: %w", err)
+	}
+	return out, nil
+}
 
+// scanRollups reads rollups of width w in the columns of selectRollupsSQL
+// and closes rows.
+func scanRollups(rows pgx.Rows, w time.Duration) ([]usage.Rollup, error) {
+	defer rows.Close()
 	var out []usage.Rollup
 	for rows.Next() {
 		var (
@@ -61,23 +71,23 @@ func (s *Store) Rollups(ctx context.Context, since, until time.Time) ([]usage.Ro
 			&st.Tokens.Input, &st.Tokens.CachedInput, &st.Tokens.CacheWrite, &st.Tokens.Output, &st.Tokens.Reasoning, &st.CostNanos,
 			&latencySum, &latencyMax, &latencyBins, &latencyHist, &ttftSum, &ttftMax, &ttftBins, &ttftHist)
 		if err != nil {
-			return nil, fmt.Errorf("pgstore: rollups: %w", err)
+			return nil, err
 		}
 		if st.ErrorsByCategory, err = decodeCounts(counts); err != nil {
-			return nil, fmt.Errorf("pgstore: rollups: %w", err)
+			return nil, err
 		}
 		if st.Latency, err = histogramOf(latencyBins, latencyHist, latencySum, latencyMax); err != nil {
-			return nil, fmt.Errorf("pgstore: rollups: %w", err)
+			return nil, err
 		}
 		if st.TTFT, err = histogramOf(ttftBins, ttftHist, ttftSum, ttftMax); err != nil {
-			return nil, fmt.Errorf("pgstore: rollups: %w", err)
+			return nil, err
 		}
 		r.Start = r.Start.UTC()
-		r.Width = time.Minute
+		r.Width = w
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: rollups: %w", err)
+		return nil, err
 	}
 	return out, nil
 }

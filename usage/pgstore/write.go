@@ -140,30 +140,41 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	return nil
 }
 
-// writeBatch inserts the records, unless columns is nil, and adds deltas to the rollups in two
+// writeBatch inserts the records, unless columns is nil, and adds deltas
+// to the minute rollups and to the wide rollups of every width, in two
 // round trips. The first inserts the records, creates the missing rollup
-// rows and locks every row the batch touches, in the order of the key, so
-// that two writes touching the same rows do not deadlock each other. The
-// second writes back each row merged with its delta, which is exact
-// because no other writer can change a locked row in between.
+// rows and locks every row the batch touches: the minute rows, then the
+// rows of each width from the narrowest, each table in the order of the
+// key, so that two writes touching the same rows do not deadlock each
+// other. The second writes back each row merged with its delta, which is
+// exact because no other writer can change a locked row in between.
 func writeBatch(ctx context.Context, tx pgx.Tx, columns []any, deltas []rollupDelta) error {
-	keys := rollupKeysOf(deltas)
+	tables := make([]rollupTable, 0, 1+len(wideWidths))
+	tables = append(tables, rollupTable{name: "rollups", deltas: deltas,
+		insertKeys: insertRollupKeysSQL, lock: lockRollupsSQL, update: updateRollupsSQL})
+	for i, w := range wideWidths {
+		sql := &wideStatementsByWidth[i]
+		tables = append(tables, rollupTable{name: w.table, deltas: wideDeltas(deltas, w.width),
+			insertKeys: sql.insertKeys, lock: sql.lock, update: sql.update})
+	}
+
 	batch := &pgx.Batch{}
 	// A generic plan, which pgx's cached statements get after five runs,
 	// cannot see how many keys the arrays hold and may join the rollups
 	// with a sequential scan, whose cost grows with the table. A custom
 	// plan probes the primary key once per key.
-	steps := []string{"set plan_cache_mode"}
 	batch.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 	if columns != nil {
-		steps = append(steps, "insert records")
 		batch.Queue(insertRecordsSQL, columns...)
 	}
-	steps = append(steps, "create rollups")
-	batch.Queue(insertRollupKeysSQL, keys.minutes, keys.hashes, keys.endpoints, keys.providers, keys.models, keys.operations, keys.callerKeys)
-	batch.Queue(lockRollupsSQL, keys.minutes, keys.hashes)
+	for i := range tables {
+		t := &tables[i]
+		keys := rollupKeysOf(t.deltas)
+		batch.Queue(t.insertKeys, keys.minutes, keys.hashes, keys.endpoints, keys.providers, keys.models, keys.operations, keys.callerKeys)
+		batch.Queue(t.lock, keys.minutes, keys.hashes)
+	}
 	results := tx.SendBatch(ctx, batch)
-	stored, err := readLockedRollups(results, steps, len(deltas))
+	err := readLockedTables(results, columns != nil, tables)
 	if closeErr := results.Close(); err == nil && closeErr != nil {
 		err = closeErr
 	}
@@ -171,12 +182,58 @@ func writeBatch(ctx context.Context, tx pgx.Tx, columns []any, deltas []rollupDe
 		return err
 	}
 
-	update, err := mergeRollups(deltas, stored)
-	if err != nil {
-		return err
+	updates := &pgx.Batch{}
+	for i := range tables {
+		t := &tables[i]
+		update, err := mergeRollups(t.deltas, t.stored)
+		if err != nil {
+			return fmt.Errorf("merge %s: %w", t.name, err)
+		}
+		updates.Queue(t.update, update.args()...)
 	}
-	if _, err := tx.Exec(ctx, updateRollupsSQL, update.args()...); err != nil {
-		return fmt.Errorf("update rollups: %w", err)
+	results = tx.SendBatch(ctx, updates)
+	for i := range tables {
+		if _, err := results.Exec(); err != nil {
+			_ = results.Close()
+			return fmt.Errorf("update %s: %w", tables[i].name, err)
+		}
+	}
+	return results.Close()
+}
+
+// rollupTable is one table of rollups that a batch updates: its
+// statements, the batch's deltas to it and the rows they lock.
+type rollupTable struct {
+	name                     string
+	insertKeys, lock, update string
+	deltas                   []rollupDelta
+	stored                   []storedRollup
+}
+
+// readLockedTables reads the results of writeBatch's first round trip:
+// the setting, the insert of the records when withRecords is set, then for
+// each table the creation of its rows and the locked rows, which it keeps
+// in the table's stored field in the order of their key.
+func readLockedTables(results pgx.BatchResults, withRecords bool, tables []rollupTable) error {
+	steps := []string{"set plan_cache_mode"}
+	if withRecords {
+		steps = append(steps, "insert records")
+	}
+	for _, step := range steps {
+		if _, err := results.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+	}
+	for i := range tables {
+		t := &tables[i]
+		if _, err := results.Exec(); err != nil {
+			return fmt.Errorf("create %s: %w", t.name, err)
+		}
+		stored, err := readLockedRollups(results, len(t.deltas))
+		if err != nil {
+			return fmt.Errorf("lock %s: %w", t.name, err)
+		}
+		t.stored = stored
 	}
 	return nil
 }
@@ -244,18 +301,12 @@ func rollupKeysOf(deltas []rollupDelta) rollupKeys {
 	return k
 }
 
-// readLockedRollups reads the results of writeBatch's first round trip:
-// one statement for each of steps, then the locked rows, which it returns
+// readLockedRollups reads the locked rows of one table, which it returns
 // in the order of their key.
-func readLockedRollups(results pgx.BatchResults, steps []string, n int) ([]storedRollup, error) {
-	for _, step := range steps {
-		if _, err := results.Exec(); err != nil {
-			return nil, fmt.Errorf("%s: %w", step, err)
-		}
-	}
+func readLockedRollups(results pgx.BatchResults, n int) ([]storedRollup, error) {
 	rows, err := results.Query()
 	if err != nil {
-		return nil, fmt.Errorf("lock rollups: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 
@@ -267,12 +318,12 @@ func readLockedRollups(results pgx.BatchResults, steps []string, n int) ([]store
 			&r.tokens.Input, &r.tokens.CachedInput, &r.tokens.CacheWrite, &r.tokens.Output, &r.tokens.Reasoning, &r.costNanos,
 			&r.latencySum, &r.latencyMax, &r.latencyBins, &r.latencyHist, &r.ttftSum, &r.ttftMax, &r.ttftBins, &r.ttftHist)
 		if err != nil {
-			return nil, fmt.Errorf("lock rollups: %w", err)
+			return nil, err
 		}
 		stored = append(stored, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lock rollups: %w", err)
+		return nil, err
 	}
 	return stored, nil
 }

@@ -37,6 +37,13 @@
 //     stored exactly or rejected as invalid records.
 //   - Retention drops rollups older than the retention before the newest
 //     record, or before the clock, which the suite keeps equal.
+//   - usage.ReadRollups gives, for windows aligned or not and buckets of
+//     any width, what the minute rollups give when merged by series and
+//     bucket: counters exactly and histograms bucket for bucket, records
+//     written late and the retention cutoff included. For a store that
+//     implements usage.WideRollupStore, each wide rollup equals the merge
+//     of the minute rollups it spans. Other stores are read through
+//     Rollups alone, and the same check holds.
 //   - Close may be called twice, and Write, Rollups and Recent return an
 //     error that wraps usage.ErrClosed after it.
 //

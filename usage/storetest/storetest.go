@@ -64,6 +64,8 @@ func RunExcept(t *testing.T, open OpenFunc, known map[string]string) {
 		{"InvalidRecords", testInvalidRecords},
 		{"UnusualStrings", testUnusualStrings},
 		{"Retention", testRetention},
+		{"ReadRollupsMatchMinutes", testReadRollupsMatchMinutes},
+		{"ReadRollupsRetention", testReadRollupsRetention},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
