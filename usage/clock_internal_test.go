@@ -97,3 +97,30 @@ func TestCloseCountsTheBatchBeingWritten(t *testing.T) {
 		t.Fatalf("after the writer stopped: %+v, want 30 dropped", st)
 	}
 }
+
+// sizedStore is a memory store that prefers batches of 3.
+type sizedStore struct{ MemoryStore }
+
+func (*sizedStore) PreferredBatchSize() int { return 3 }
+
+func TestTrackerTakesStoreBatchSize(t *testing.T) {
+	tests := []struct {
+		name  string
+		store Store
+		opts  []TrackerOption
+		want  int
+	}{
+		{"no preference", NewMemoryStore(), nil, defaultBatchSize},
+		{"store preference", &sizedStore{}, nil, 3},
+		{"option wins", &sizedStore{}, []TrackerOption{WithBatchSize(7)}, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker(tt.store, tt.opts...)
+			defer func() { _ = tr.Close(context.Background()) }()
+			if tr.batchSize != tt.want {
+				t.Errorf("batch size = %d, want %d", tr.batchSize, tt.want)
+			}
+		})
+	}
+}

@@ -79,6 +79,19 @@ type Tracker struct {
 	held      atomic.Int64 // records the writer took from the queue and has not written or dropped yet
 }
 
+// defaultBatchSize is the batch size of a tracker whose store states no
+// preference.
+const defaultBatchSize = 512
+
+// BatchSizer is implemented by a Store that writes fastest in batches of
+// a particular size, such as a database that pays a round trip and a
+// transaction per batch. NewTracker uses that size unless WithBatchSize
+// sets one.
+type BatchSizer interface {
+	// PreferredBatchSize returns the batch size, more than 0.
+	PreferredBatchSize() int
+}
+
 // TrackerOption configures a Tracker.
 type TrackerOption func(*Tracker)
 
@@ -111,7 +124,8 @@ func WithQueueSize(n int) TrackerOption {
 }
 
 // WithBatchSize sets the largest batch handed to Store.Write. The default
-// is 512.
+// is the store's PreferredBatchSize when it implements BatchSizer, else
+// 512.
 func WithBatchSize(n int) TrackerOption {
 	return func(tr *Tracker) {
 		if n > 0 {
@@ -140,20 +154,25 @@ func NewTracker(store Store, opts ...TrackerOption) *Tracker {
 		panic("usage: NewTracker with a nil store")
 	}
 	t := &Tracker{
-		store:     store,
-		now:       time.Now,
-		logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		batchSize: 512,
-		backoff:   defaultBackoff,
-		flushes:   make(chan chan struct{}),
-		quit:      make(chan struct{}),
-		done:      make(chan struct{}),
+		store:   store,
+		now:     time.Now,
+		logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		backoff: defaultBackoff,
+		flushes: make(chan chan struct{}),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(t)
 	}
 	if t.queue == nil {
 		t.queue = make(chan Record, 16384)
+	}
+	if t.batchSize == 0 {
+		t.batchSize = defaultBatchSize
+		if bs, ok := store.(BatchSizer); ok && bs.PreferredBatchSize() > 0 {
+			t.batchSize = bs.PreferredBatchSize()
+		}
 	}
 	if t.prices == nil {
 		t.prices = DefaultTable()

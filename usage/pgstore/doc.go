@@ -50,7 +50,13 @@
 // created, locked and written back in the same round trips, after the
 // minute rows. The row locks make the merge exact
 // however many instances write the same minute and series at once, and
-// the common order keeps two writes from deadlocking each other. Writers
+// the common order keeps two writes from deadlocking each other.
+//
+// A write whose context carries a usage.BatchID first records the ID in
+// aimeter_batches (schema version 4). When the ID is already there, an
+// earlier attempt at the same batch committed and only its reply was
+// lost, so the write stores nothing and succeeds: a Tracker's retry never
+// counts a call twice. Batch IDs are pruned with the records. Writers
 // of schema version 1, which merge with the SQL functions
 // aimeter_merge_bins and aimeter_merge_counts under the row lock that
 // INSERT ... ON CONFLICT DO UPDATE takes, stay exact beside them.

@@ -152,6 +152,17 @@ ALTER TABLE aimeter_rollups
 	// readers of version 3 miss them wherever they read wide rollups, so
 	// stop writers of version 2 before migrating.
 	wideRollupsMigrationSQL,
+
+	// Version 4: the IDs of the batches written (usage.BatchID), so that a
+	// batch retried after the reply to its COMMIT was lost is stored once.
+	// Writers of version 3 record no IDs, and their retries are not
+	// recognised.
+	`CREATE TABLE IF NOT EXISTS aimeter_batches (
+	id         bytea       PRIMARY KEY,
+	written_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS aimeter_batches_written_at ON aimeter_batches (written_at);
+`,
 }
 
 // createVersionsSQL creates the table that records the applied versions.

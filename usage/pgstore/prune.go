@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// Prune deletes the records and rollups, minute and wide, older than the retention before
-// the store's clock. Write runs it at most once every ten minutes in each
+// Prune deletes the records, rollups (minute and wide) and batch IDs older
+// than the retention before the store's clock. Write runs it at most once
+// every ten minutes in each
 // Store, so call it to prune a database that this process only reads.
 // PostgreSQL's autovacuum makes the space of the deleted rows reusable.
 func (s *Store) Prune(ctx context.Context) error {
@@ -46,6 +47,11 @@ func (s *Store) prune(ctx context.Context) error {
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM aimeter_rollups WHERE minute < $1`, ceilSecond(cutoff)); err != nil {
 		return fmt.Errorf("pgstore: prune rollups: %w", err)
+	}
+	// A batch ID is kept as long as the records, so that a batch retried
+	// after a long outage is still recognised.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM aimeter_batches WHERE written_at < $1`, cutoff); err != nil {
+		return fmt.Errorf("pgstore: prune batch IDs: %w", err)
 	}
 	// A wide row is kept while any of its minutes is within the retention.
 	for i, w := range wideWidths {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -102,12 +103,22 @@ FROM unnest(
 )
 WHERE r.minute = u.minute AND r.series_hash = u.series_hash`
 
+// insertBatchIDSQL records the ID of the batch being written; it inserts
+// nothing when a committed transaction already recorded it.
+const insertBatchIDSQL = `INSERT INTO aimeter_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+
+// errBatchWritten rolls back a write whose batch ID is already recorded.
+var errBatchWritten = errors.New("batch already written")
+
 // Write stores records in aimeter_records and adds them to the rollups,
 // in one transaction. A batch with an invalid record fails with an error
 // wrapping usage.ErrInvalidRecord, and none of it is stored. A record is
 // invalid when its time is zero, when a latency, token count or cost is
 // negative, or when a string is not valid UTF-8 or contains a NUL byte.
-// Records older than the retention are accepted and dropped.
+// Records older than the retention are accepted and dropped. When ctx
+// carries a usage.BatchID that a committed write already recorded, as a
+// Tracker's retry after a lost reply does, Write stores nothing and
+// returns nil.
 func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	for i := range records {
 		if err := validateRecord(&records[i]); err != nil {
@@ -131,8 +142,22 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	}
 	deltas := aggregate(records)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if id, ok := usage.BatchIDFrom(ctx); ok {
+			tag, err := tx.Exec(ctx, insertBatchIDSQL, id[:])
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return errBatchWritten
+			}
+		}
 		return writeBatch(ctx, tx, columns, deltas)
 	})
+	if errors.Is(err, errBatchWritten) {
+		// An earlier attempt committed this batch, and only its reply was
+		// lost: the batch is stored.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("pgstore: write: %w", err)
 	}

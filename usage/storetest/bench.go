@@ -68,7 +68,7 @@ func Benchmark(b *testing.B, open OpenFunc) {
 		})
 	}
 
-	for _, size := range []int{0, 2048} {
+	for _, size := range []int{0, 512, 2048} {
 		name := "Tracker/batch=default"
 		if size > 0 {
 			name = fmt.Sprintf("Tracker/batch=%d", size)
