@@ -45,7 +45,8 @@ func (t Tokens) Add(o Tokens) Tokens {
 // Call describes a provider call before it runs.
 type Call struct {
 	// Endpoint is the caller's own route or feature name, such as
-	// "/api/ai/chat".
+	// "/api/ai/chat". Stores keep it and analytics serves it as given, so
+	// it must not carry a secret, such as a query string with a key.
 	Endpoint string
 	// Provider is the provider's name, such as "openai".
 	Provider string
