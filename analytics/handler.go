@@ -30,7 +30,7 @@ const (
 //   - top=1..1000: the rows each breakdown lists before its other row.
 //     Default: 20.
 //   - bucket=1m|5m|10m|15m|30m|1h|3h|6h|12h|1d: the width of the points of
-//     the time series, at most 1440 of them. Default: chosen from the
+//     the time series, at most 1441 of them. Default: chosen from the
 //     window for at most 100 points.
 //
 // Responses other than 200 carry a JSON body {"error": "…"}:

@@ -57,8 +57,10 @@ const (
 	// MaxTop is the largest Top a Query may ask for.
 	MaxTop = 1000
 	// MaxSeriesPoints is the largest number of points a time series may
-	// have. A Query whose Bucket would give more is rejected.
-	MaxSeriesPoints = 1440
+	// have: a day of minutes, plus the extra point of a window that does
+	// not start on a bucket boundary. A Query whose Bucket would give more
+	// is rejected.
+	MaxSeriesPoints = 1441
 	// targetSeriesPoints is the number of points that the chosen bucket
 	// width keeps a series under, so that a chart of it stays readable.
 	targetSeriesPoints = 100

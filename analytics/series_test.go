@@ -63,7 +63,9 @@ func TestBuildBucketWidth(t *testing.T) {
 			bucket: "15m", width: 15 * time.Minute, points: 97, firstStart: testNow.Add(-day)},
 		{name: "bucket given", query: analytics.Query{Window: day, Bucket: time.Hour},
 			bucket: "1h", width: time.Hour, points: 24, firstStart: testNow.Add(-day)},
-		{name: "bucket of the maximum points", query: analytics.Query{Window: day, Bucket: time.Minute},
+		{name: "minutes of an aligned day", query: analytics.Query{Window: day, Bucket: time.Minute},
+			bucket: "1m", width: time.Minute, points: 1440, firstStart: testNow.Add(-day)},
+		{name: "minutes of an unaligned day", query: analytics.Query{Window: day, Bucket: time.Minute, Until: testNow.Add(30 * time.Second)},
 			bucket: "1m", width: time.Minute, points: analytics.MaxSeriesPoints, firstStart: testNow.Add(-day)},
 		{name: "bucket wider than the window", query: analytics.Query{Window: 15 * time.Minute, Bucket: day},
 			bucket: "1d", width: day, points: 1, firstStart: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)},
@@ -119,7 +121,7 @@ func TestBuildBucketInvalid(t *testing.T) {
 		query analytics.Query
 	}{
 		{name: "too many points", query: analytics.Query{Window: 7 * 24 * time.Hour, Bucket: time.Minute}},
-		{name: "one point too many", query: analytics.Query{Window: 24*time.Hour + time.Minute, Bucket: time.Minute}},
+		{name: "one point too many", query: analytics.Query{Window: 24*time.Hour + 2*time.Minute, Bucket: time.Minute}},
 		{name: "not whole minutes", query: analytics.Query{Bucket: 90 * time.Second}},
 		{name: "under a minute", query: analytics.Query{Bucket: time.Second}},
 		{name: "negative", query: analytics.Query{Bucket: -time.Hour}},
