@@ -177,3 +177,92 @@ func TestLostCommitReplyStoresBatchOnce(t *testing.T) {
 		t.Errorf("the rollups count %d calls, want %d", calls, n)
 	}
 }
+
+// TestBatchIDsSkipOnlyRepeats checks that a batch ID suppresses only a
+// second write of the same batch: two batches of identical records under
+// different IDs are both stored, one ID written from two stores at once is
+// stored once, and a prune removes IDs older than the retention.
+func TestBatchIDsSkipOnlyRepeats(t *testing.T) {
+	schema := newSchema(t)
+	pool := newPool(t, schema)
+	ctx := context.Background()
+	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := start
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	open := func() *pgstore.Store {
+		s, err := pgstore.New(ctx, pool, pgstore.WithClock(clock), pgstore.WithRetention(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	first, second := open(), open()
+
+	records := make([]usage.Record, 50)
+	for i := range records {
+		records[i] = usage.Record{
+			Time:       start.Add(time.Duration(i) * time.Second),
+			Call:       usage.Call{Endpoint: "/chat", Provider: "openai", Model: "gpt-4o-mini"},
+			Tokens:     usage.Tokens{Input: 10, Output: 5},
+			UsageKnown: true,
+			Latency:    time.Second,
+		}
+	}
+	idA, idB := usage.BatchID{1}, usage.BatchID{2}
+	if err := first.Write(usage.WithBatchID(ctx, idA), records); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Write(usage.WithBatchID(ctx, idB), records); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, s := range []*pgstore.Store{first, second} {
+		wg.Add(1)
+		go func(s *pgstore.Store) {
+			defer wg.Done()
+			errs <- s.Write(usage.WithBatchID(ctx, usage.BatchID{3}), records)
+		}(s)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	count := func(query string) int64 {
+		t.Helper()
+		var n int64
+		if err := pool.QueryRow(ctx, query).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := count("SELECT count(*) FROM aimeter_records"); got != 150 {
+		t.Errorf("aimeter_records holds %d rows, want 150 (three batches of 50)", got)
+	}
+	if got := count("SELECT coalesce(sum(calls), 0) FROM aimeter_rollups"); got != 150 {
+		t.Errorf("the rollups count %d calls, want 150", got)
+	}
+	if got := count("SELECT count(*) FROM aimeter_batches"); got != 3 {
+		t.Errorf("aimeter_batches holds %d IDs, want 3", got)
+	}
+
+	mu.Lock()
+	now = start.Add(48 * time.Hour)
+	mu.Unlock()
+	if err := first.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count("SELECT count(*) FROM aimeter_batches"); got != 0 {
+		t.Errorf("after a prune past the retention, aimeter_batches holds %d IDs, want 0", got)
+	}
+}

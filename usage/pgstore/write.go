@@ -103,9 +103,10 @@ FROM unnest(
 )
 WHERE r.minute = u.minute AND r.series_hash = u.series_hash`
 
-// insertBatchIDSQL records the ID of the batch being written; it inserts
-// nothing when a committed transaction already recorded it.
-const insertBatchIDSQL = `INSERT INTO aimeter_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+// insertBatchIDSQL records the ID of the batch being written, at the
+// store's clock so that a prune by that clock removes it in time; it
+// inserts nothing when a committed transaction already recorded it.
+const insertBatchIDSQL = `INSERT INTO aimeter_batches (id, written_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
 
 // errBatchWritten rolls back a write whose batch ID is already recorded.
 var errBatchWritten = errors.New("batch already written")
@@ -143,7 +144,7 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 	deltas := aggregate(records)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if id, ok := usage.BatchIDFrom(ctx); ok {
-			tag, err := tx.Exec(ctx, insertBatchIDSQL, id[:])
+			tag, err := tx.Exec(ctx, insertBatchIDSQL, id[:], s.now())
 			if err != nil {
 				return err
 			}
