@@ -29,6 +29,8 @@ func TestHandlerServesRedactedErrors(t *testing.T) {
 		hexKey     = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 		projectKey = "sk-proj-Lk4Qz7Wm2Np9Rt5Vx8Yb3Cd6Fg1Hj0Kl"
 		plainValue = "v4lu3S3cr3tP4ssw0rd"
+		awsKeyID   = "AKIAQ3EGZ7XKPL2MRW5T"
+		keyBody    = "Qx7Lm2Np9Rt5Vx8Yb3Cd6Fg1Hj0KlWz4Ae"
 	)
 	cases := []struct {
 		text   string
@@ -46,6 +48,18 @@ func TestHandlerServesRedactedErrors(t *testing.T) {
 		{"api.key=" + plainValue, plainValue},
 		{"api-key：" + plainValue, plainValue},
 		{"api_key => " + plainValue, plainValue},
+		{"Authorization: Key " + hexKey, hexKey},
+		{"map[Authorization:[Key " + hexKey + "]]", hexKey},
+		{"Authorization: AWS4-HMAC-SHA256 Credential=" + awsKeyID + "/20240101/us-east-1/bedrock/aws4_request, Signature=" + hexKey, awsKeyID},
+		{`http.Header{"Api-Key":[]string{"` + hexKey + `"}}`, hexKey},
+		{"GET /v1/models%3Fkey%253D" + projectKey, projectKey},
+		{`{\\\"api_key\\\":\\\"` + hexKey + `\\\"}`, hexKey},
+		{"api_key&quot;:&quot;" + hexKey + "&quot;", hexKey},
+		{"Ocp-Apim-Subscription-Key: " + hexKey, hexKey},
+		{"dial postgres://admin:" + plainValue + "@db.internal:5432/app", plainValue},
+		{"key pplx-" + keyBody, keyBody},
+		{"csk-" + keyBody, keyBody},
+		{"session " + jwt + " expired", jwt},
 	}
 
 	monitor := errmon.NewMonitor(errmon.Config{})

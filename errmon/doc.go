@@ -47,10 +47,33 @@
 // # Redaction
 //
 // Provider messages can echo the API key that failed ("Incorrect API key
-// provided: sk-proj-..."). [Redact] replaces API keys, bearer tokens and
-// credential header values, and a Monitor applies it, plus the patterns in
-// [Config].Redact, to every string of an event before the event is
-// fingerprinted, stored, logged or returned.
+// provided: sk-proj-..."). [Redact] replaces:
+//
+//   - keys and tokens by their format: OpenAI and Anthropic (sk-), Google
+//     (AIza), Groq (gsk_), Hugging Face (hf_), xAI (xai-), Perplexity
+//     (pplx-), Replicate (r8_), NVIDIA (nvapi-), ElevenLabs (sk_),
+//     Fireworks (fw_) and Cerebras (csk-) keys, GitHub tokens (ghp_,
+//     github_pat_), Google OAuth tokens (ya29.), JSON Web Tokens, AWS
+//     access key IDs (AKIA, ASIA), PEM private key blocks and bearer
+//     tokens;
+//   - the values of credential headers, parameters and fields, such as
+//     api-key, x-api-key, Ocp-Apim-Subscription-Key, access_token,
+//     password, secret, private_key, credentials, auth and sig, also in
+//     escaped or twice-escaped JSON, URL-encoded (once or twice) text,
+//     HTML entities and Go's %#v syntax;
+//   - the whole value of an Authorization or Proxy-Authorization header,
+//     whatever its scheme (AWS4-HMAC-SHA256 included), up to the end of
+//     the line, a quote or a closing bracket;
+//   - the password of a URL, as in "postgres://user:password@host".
+//
+// A value that is a common English word ("Authorization: header missing",
+// "Bearer token is invalid") is left alone, and so is a hyphenated
+// lowercase name such as "sk-learning-assistant-v2-large". A Monitor
+// applies the patterns in [Config].Redact to the original text and then
+// Redact, to every string of an event before the event is fingerprinted,
+// stored, logged or returned. Redact cannot find a secret of an unknown
+// format, a key cut below its format's minimum length, or the rest of a
+// value after a ',', ';' or '&'.
 //
 // # Stack traces
 //

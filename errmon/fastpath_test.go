@@ -34,8 +34,12 @@ var textFragments = []string{
 	"AIza", "aiza", "AIZA", "gsk_", "GSK_", "hf_", "HF_", "xai-", "XAI-",
 	"api key", "api.key", "api%20key", "api+key", "Token", "password", "PASSWD", "secret_key",
 	"client_secret", "access_key", "Proxy-Authorization", "map[Authorization:[", "risk-", "task-",
+	"subscription-key", "Ocp-Apim-Subscription-Key", "private_key", "credentials", "auth", "sig", "api_keys",
+	"-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "://", "https://user:", "@", "pplx-", "r8_", "nvapi-",
+	"sk_", "fw_", "csk-", "ghp_", "github_pat_", "ya29.", "eyJ", "AKIA", "ASIA", "[]string{", "http.Header{",
 	// Escapes and encodings around names, separators and keys.
 	`\n`, `\t`, `\"`, `\u0022`, `\x22`, "%22", "%3A", "%3d", "%20", "%5D", "%5b", "+", "=>", ":=", "：",
+	`\\\"`, `\042`, "%2522", "%253D", "%253a", "&quot;", "&#34;", "&#39;", `", "`, "%2F",
 	// Values.
 	"AbCdEfGhIjKlMnOpQrSt", "0123456789abcdef0123", "***************", "eyJhbGciOiJIUzI1NiJ9",
 	"a.b-c_d~e+f/g==", "x", "42",
@@ -100,6 +104,16 @@ var plantedSecrets = []string{
 	"gsk_Pl4nt3dGr0qKey0123456789",
 	"hf_Pl4nt3dHuggingFaceToken0123",
 	"xai-Pl4nt3dXaiKey0123456789abc",
+	"pplx-Pl4nt3dPerplexityKey0123456789abcdef",
+	"r8_Pl4nt3dReplicateToken0123456789abcdef",
+	"nvapi-Pl4nt3dNvidiaKey0123456789abcdefghij",
+	"sk_0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+	"fw_Pl4nt3dFireworksKey0123456789",
+	"csk-Pl4nt3dCerebrasKey0123456789abcdefghij",
+	"ghp_Pl4nt3dGitHubToken0123456789abcdefgh",
+	"ya29.Pl4nt3dGoogleAccessToken0123456789",
+	"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2lnbmF0dXJl",
+	"AKIAPL4NT3DAWSKEY0ID",
 }
 
 func TestRedactMatchesReference(t *testing.T) {
@@ -165,17 +179,28 @@ func TestSecretMatchersMatchRegexps(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewSource(11))
 	starts := [][]string{
-		{"api", "API", "api-", "api_", "Api-Key", "apikey", "api-\u212Aey", "authorization", "access", "access_token", "refresh-token", "REFRESH_TO\u212AEN", "secret", "SECRET",
-			"api key", "api.key", "api%20key", "api+key", "access_key", "secret_key", "se\u017Fret", "password", "passwd", "token", "Token", "api_key\\\"", "api_key%22", "token]"},
+		{"-----BEGIN ", "-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----\n", "-----BEGIN EC  PRIVATE KEY-----"},
+		{"authorization", "Authorization", "AUTHORIZATION:", "authorization\\\"", "Authorization&quot;", "authori\u212Aation"},
+		{"api", "API", "api-", "api_", "Api-Key", "apikey", "api_keys", "api-\u212Aey", "access", "access_token", "refresh-token", "REFRESH_TO\u212AEN", "secret", "SECRET",
+			"api key", "api.key", "api%20key", "api+key", "access_key", "secret_key", "se\u017Fret", "password", "passwd", "token", "Token", "api_key\\\"", "api_key%22", "token]",
+			"subscription-key", "Ocp-Apim-Subscription-Key", "private_key", "api_key&quot;", "api-key\"", "api_key%2522"},
+		{"credential", "credentials", "Credential", "CREDENTIALS\""},
+		{"auth", "AUTH", "sig", "Sig", "auth\\\""},
 		{"bearer", "Bearer", "BEARER", "bearer ", "Bearer\t\n", "Bearer%20", "bearer%20 "},
+		{"://", "://user:", "://:", "://u"},
 		{"sk-", "SK-", "sk-proj-", "sk-ant-api03-"},
 		{"AIza", "aiza", "AIZA"},
-		{"gsk_", "GSK_", "hf_", "HF_", "xai-", "XAI-"},
+		{"gsk_", "GSK_", "hf_", "HF_", "xai-", "XAI-", "pplx-", "r8_", "nvapi-", "sk_", "fw_", "Fw_"},
+		{"csk-", "ghp_", "GHO_", "ghu_", "ghs_", "ghr_", "github_pat_", "ya29.", "YA29."},
+		{"eyJ", "eyJhbGci.eyJ", "eyJhbGciOi.", "EYJ"},
+		{"AKIA", "ASIA", "akia", "AKIAB"},
 	}
 	pieces := []string{
 		"a", "Z", "k", "s", "0", "9", "_", "-", "*", ".", "~", "+", "/", "=", "==", " ", "\t", "\n", ":", ": ", "=", "\"", "'",
 		",", ";", "&", "}", "(", "\u212A", "\u017F", "é", "\xff", "bearer ", "Basic ", "token\t", "abcdefghij", "0123456789",
 		"[", "]", "\\", `\"`, `\u0022`, `\n`, "%22", "%20", "%3A", "%3d", "%5D", "%5b", "=>", ":=", "：", "Bearer+", "digest ", "REDACTED",
+		"%2522", "%253D", "&quot;", "&#34;", `\042`, `\\\"`, "[]string{", `", "`, ")", "@", "?", "#", "0f1e2d3c4b5a6978", "ABCDEFGHIJ",
+		"eyJ", "PRIVATE KEY-----", "-----END ", "RSA ", "missing", "invalid", "Token is", "auth",
 	}
 	for p := range secretPatterns {
 		for i := 0; i < fastPathRounds/len(secretPatterns); i++ {

@@ -110,7 +110,9 @@ type Config struct {
 	MaxMessageBytes int
 	// Redact lists patterns of secrets that Redact does not recognize,
 	// such as the format of an in-house token. Each match is replaced by
-	// Redacted, after the built-in patterns. A nil entry is a programmer
+	// Redacted. They run on the original text, before the built-in
+	// patterns, so that a pattern such as `Authorization: Corp \S+` still
+	// finds the text that a built-in pattern would rewrite. A nil entry is a programmer
 	// mistake, and NewMonitor panics on it. Default: none.
 	Redact []*regexp.Regexp
 	// Logger receives one record per event (see the LogKey constants) and
@@ -294,16 +296,15 @@ func (m *Monitor) record(err error, info CallInfo, stack []Frame, now time.Time)
 	return ev
 }
 
-// redactText applies the built-in and the configured patterns to s.
+// redactText applies the configured and then the built-in patterns to s.
 func (m *Monitor) redactText(s string) string {
-	s = Redact(s)
 	for _, re := range m.redact {
 		// ReplaceAllString copies s even when nothing matches.
 		if re.MatchString(s) {
 			s = re.ReplaceAllString(s, Redacted)
 		}
 	}
-	return s
+	return Redact(s)
 }
 
 // redactInfo returns info with its fields redacted.

@@ -34,13 +34,39 @@ type anchoredPattern struct {
 // expression that its comment shows.
 var secretPatterns = []anchoredPattern{
 	{
+		// A PEM private key block, with or without a field name before it,
+		// before the field's value would be cut at the first space.
+		anchors: []string{"-----begin"},
+		match:   matchPrivateKey,
+	},
+	{
+		// An Authorization or Proxy-Authorization header with any scheme:
+		// the whole value up to the end of the line, a quote or a closing
+		// bracket.
+		anchors: []string{"authorization"},
+		match:   matchAuthorization,
+	},
+	{
 		// The value of a header, query parameter or JSON field that carries
 		// a credential: "x-api-key: ...", "api key=...", `"api_key": "..."`,
 		// `{\"api_key\":\"...\"}`, "api_key%3D...", "OPENAI_API_KEY=...",
-		// "Authorization: Bearer ...", "password => ...". The name stays,
-		// so the message still shows which credential was there.
-		anchors: []string{"api", "authorization", "access", "refresh", "secret", "passw", "token"},
+		// "Ocp-Apim-Subscription-Key: ...", "password => ...". The name
+		// stays, so the message still shows which credential was there.
+		anchors: []string{"api", "access", "refresh", "secret", "passw", "token", "subscription", "private"},
 		match:   matchCredential,
+	},
+	{
+		// The same, for "credentials: ..." and "credential=...".
+		anchors: []string{"credential"},
+		match:   matchCredential,
+	},
+	{
+		// The same, for the short names "auth=..." and the "sig=..." of an
+		// Azure shared access signature, which must start a word, so that
+		// "oauth" or "design" is not read as a name.
+		anchors:     []string{"auth", "sig"},
+		secretStart: true,
+		match:       matchCredential,
 	},
 	{
 		// A bearer token anywhere, as in "Bearer <token>" written without
@@ -48,6 +74,11 @@ var secretPatterns = []anchoredPattern{
 		anchors:     []string{"bearer"},
 		secretStart: true,
 		match:       matchBearer,
+	},
+	{
+		// The password in a URL: "scheme://user:password@host".
+		anchors: []string{"://"},
+		match:   matchURLPassword,
 	},
 	{
 		// OpenAI keys (sk-..., sk-proj-..., sk-svcacct-..., sk-admin-...)
@@ -64,26 +95,61 @@ var secretPatterns = []anchoredPattern{
 		match:       matchGoogleKey,
 	},
 	{
-		// Groq (gsk_), Hugging Face (hf_) and xAI (xai-) keys.
-		anchors:     []string{"gsk_", "hf_", "xai-"},
+		// Groq, Hugging Face, xAI, Perplexity, Replicate, NVIDIA,
+		// ElevenLabs and Fireworks keys.
+		anchors:     keyFormatAnchors(prefixedKeyFormats),
 		secretStart: true,
 		match:       matchPrefixedKey,
 	},
+	{
+		// Cerebras keys, GitHub tokens and Google OAuth access tokens.
+		anchors:     keyFormatAnchors(secondKeyFormats),
+		secretStart: true,
+		match:       matchSecondKey,
+	},
+	{
+		// JSON Web Tokens.
+		anchors:     []string{"eyj"},
+		secretStart: true,
+		match:       matchJWT,
+	},
+	{
+		// AWS access key IDs.
+		anchors:     []string{"akia", "asia"},
+		secretStart: true,
+		match:       matchAWSKeyID,
+	},
 }
 
-// Redact returns s with the secrets it recognizes replaced by Redacted. It
-// recognizes OpenAI and Anthropic API keys (sk-, sk-proj-, sk-ant-), Google,
-// Groq, Hugging Face and xAI keys, and bearer tokens, in any letter case
-// and also right after an escape such as \n, \u0022 or %22. It also
-// replaces the values of headers and fields named like api-key, api key,
-// x-api-key, Authorization, access_token, token, password or secret,
-// written after ':', '=', "=>", a full-width colon, %3A or %3D, with or
-// without quotes, escaped quotes or brackets. It errs toward removing too
-// much, so a word that follows "Bearer" is removed even when it is not a
-// token.
+// Redact returns s with the secrets it recognizes replaced by Redacted.
 //
-// Redact cannot recognize a secret of a format it does not know. A
-// Monitor applies Config.Redact patterns on top of these.
+// It recognizes keys and tokens by their format, in any letter case and
+// also right after an escape such as \n, \042, \u0022, %22 or %2522. The
+// formats are OpenAI and Anthropic API keys (sk-, sk-proj-, sk-ant-),
+// Google (AIza), Groq (gsk_), Hugging Face (hf_), xAI (xai-), Perplexity
+// (pplx-), Replicate (r8_), NVIDIA (nvapi-), ElevenLabs (sk_), Fireworks (fw_) and
+// Cerebras (csk-) keys, GitHub tokens (ghp_, github_pat_), Google OAuth
+// access tokens (ya29.), JSON Web Tokens, AWS access key IDs (AKIA, ASIA),
+// PEM private key blocks and bearer tokens. Each format has a minimum
+// length, and an "sk-" key needs a long random-looking part, so a model
+// name such as "sk-learning-assistant-v2-large" stays.
+//
+// It also replaces the values of headers, parameters and fields named like
+// api-key, api_keys, x-api-key, Ocp-Apim-Subscription-Key,
+// subscription-key, access_token, token, password, secret, private_key,
+// credentials, auth and sig, written after ':', '=', "=>", a full-width
+// colon, %3A or %3D (also URL-encoded twice), with or without quotes,
+// escaped quotes, HTML entities or brackets, and in Go syntax such as
+// http.Header{"Api-Key":[]string{"..."}}. The value of an Authorization or
+// Proxy-Authorization header, with any scheme, is replaced up to the end
+// of the line, a quote or a closing bracket. The password of a URL
+// ("scheme://user:password@host") is replaced too. A value that is a
+// common English word, as in "Authorization: header missing" or "Bearer
+// token is invalid", is left alone.
+//
+// Redact cannot recognize a secret of a format it does not know, a secret
+// cut below its format's minimum length, or the part of a value after a
+// ',', ';' or '&'. A Monitor applies Config.Redact patterns before these.
 func Redact(s string) string {
 	// A pattern without an anchor in s cannot match, so most provider
 	// messages skip every pattern, and a pattern's search looks only for
@@ -212,8 +278,9 @@ func (a *anchorSearch) nextStart(from int) int {
 // of s, after a byte that is not an ASCII letter or digit (so after '_',
 // '-' or a non-ASCII rune), or right after an escape sequence that ends in
 // a letter or digit: a backslash escape such as \n or \t, \xXX, \uXXXX,
-// or the URL encoding %XX. A key written as "line\nsk-..." or
-// "%22sk-..." is found, while "risk-assessment" is not read as a key.
+// an octal escape \NNN, or the URL encoding %XX, also encoded twice as
+// %25XX. A key written as "line\nsk-...", "\042sk-..." or "%22sk-..." is
+// found, while "risk-assessment" is not read as a key.
 func atSecretStart(s string, i int) bool {
 	if i == 0 || !isASCIILetterOrDigit(s[i-1]) {
 		return true
@@ -223,12 +290,26 @@ func atSecretStart(s string, i int) bool {
 		return true
 	case i >= 3 && s[i-3] == '%' && isHexDigits(s[i-2:i]):
 		return true
+	case i >= 5 && s[i-5:i-2] == "%25" && isHexDigits(s[i-2:i]):
+		return true
 	case i >= 4 && s[i-4] == '\\' && s[i-3] == 'x' && isHexDigits(s[i-2:i]):
+		return true
+	case i >= 4 && s[i-4] == '\\' && isOctalDigits(s[i-3:i]):
 		return true
 	case i >= 6 && s[i-6] == '\\' && s[i-5] == 'u' && isHexDigits(s[i-4:i]):
 		return true
 	}
 	return false
+}
+
+// isOctalDigits reports whether every byte of s is an octal digit.
+func isOctalDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return true
 }
 
 // isHexDigits reports whether every byte of s is a hexadecimal digit.

@@ -17,18 +17,59 @@ import (
 // referenceSecretPatterns are the secretPatterns with the regular
 // expressions that their match functions implement.
 var referenceSecretPatterns = func() []anchoredPattern {
+	const (
+		joiner = `(?:[-_.\s+]|%20)?`
+		assign = `(?:(?:\\*["'\]]|%(?:25)?2[27]|%(?:25)?5d|\\u00(?:22|27)|\\04[27]|&quot;|&#3[49];|&apos;)*\s*` +
+			`(?::=?|=>?|%(?:25)?3a|%(?:25)?3d|：)|"\s*,\s*")` +
+			`(?:[\s"'\[+]|\\[\\"'\[nrt]|%(?:25)?2[027]|%(?:25)?5b|\\u00(?:22|27)|\\04[27]|&quot;|&#3[49];|&apos;|\[\]string\{)*`
+	)
 	credential := regexp.MustCompile(`^(?i)(` +
-		`(?:api(?:[-_.\s+]|%20)?key|authorization|access(?:[-_.\s+]|%20)?(?:token|key)|refresh(?:[-_.\s+]|%20)?token|secret(?:(?:[-_.\s+]|%20)?key)?|passw(?:or)?d|token)` +
-		`(?:\\?["'\]]|%2[27]|%5d|\\u00(?:22|27))*\s*` +
-		`(?::=?|=>?|%3a|%3d|：)` +
-		`(?:[\s"'\[+]|\\[\\"'\[nrt]|%2[027]|%5b|\\u00(?:22|27))*)` +
-		`(?:(?:bearer|basic|token|digest)(?:\s|%20|\+)+)?[^\s"',;&}\]\\]+`)
+		`(?:api` + joiner + `keys?|access` + joiner + `(?:token|key)|refresh` + joiner + `token|secret(?:` + joiner + `key)?|passw(?:or)?d|token|` +
+		`subscription` + joiner + `key|private` + joiner + `key|credentials?|auth|sig)` + assign + `)` +
+		`(?:(?:bearer|basic|token|digest)(?:\s|%20|\+)+)?([^\s"',;&}\[\]\\]+)`)
+	authorization := regexp.MustCompile(`^(?i)(authorization` + assign + `)([^\r\n"'&)}\[\]\\]+)`)
+	matchCredential := func(s string) []int { return skipCredentialValue(s, credential.FindStringSubmatchIndex(s)) }
+	bearer := regexp.MustCompile(`^(?i)(bearer(?:\s|%20)+)([a-z0-9._~+/-](?:[a-z0-9._~+/-]|%[0-9a-f]{2})*=*)`)
+	urlPassword := regexp.MustCompile(`^(://[^\s/:@]*:)[^\s/?#@]+@`)
+	openAIKey := regexp.MustCompile(`^[sS][kK]-([A-Za-z0-9_*-]{16,})`)
 	matches := []func(string) []int{
-		func(s string) []int { return skipRedactedValue(s, credential.FindStringSubmatchIndex(s)) },
-		regexp.MustCompile(`^(?i)(bearer(?:\s|%20)+)[a-z0-9._~+/-]+=*`).FindStringSubmatchIndex,
-		regexp.MustCompile(`^[sS][kK]-[A-Za-z0-9_*-]{16,}`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[A-Za-z0-9+/=\s\\]*(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\S*)`).FindStringSubmatchIndex,
+		func(s string) []int { return skipCredentialValue(s, authorization.FindStringSubmatchIndex(s)) },
+		matchCredential,
+		matchCredential,
+		matchCredential,
+		func(s string) []int { return skipBearerValue(s, bearer.FindStringSubmatchIndex(s)) },
+		func(s string) []int {
+			m := urlPassword.FindStringSubmatchIndex(s)
+			if m != nil {
+				m[1]-- // the '@' stays
+			}
+			return m
+		},
+		func(s string) []int {
+			m := openAIKey.FindStringSubmatchIndex(s)
+			if m == nil || !isKeyBody(s[m[2]:m[3]]) {
+				return nil
+			}
+			return m[:2]
+		},
 		regexp.MustCompile(`^[aA][iI][zZ][aA][0-9A-Za-z_-]{35}`).FindStringSubmatchIndex,
-		regexp.MustCompile(`^(?:[gG][sS][kK]_|[hH][fF]_|[xX][aA][iI]-)[A-Za-z0-9]{20,}`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^(?:` +
+			`(?:` + foldExpression("gsk_") + `|` + foldExpression("hf_") + `|` + foldExpression("xai-") + `|` + foldExpression("fw_") + `)[A-Za-z0-9]{20,}|` +
+			`(?:` + foldExpression("pplx-") + `)[A-Za-z0-9]{32,}|` +
+			foldExpression("r8_") + `[A-Za-z0-9]{30,}|` +
+			foldExpression("nvapi-") + `[A-Za-z0-9_-]{32,}|` +
+			foldExpression("sk_") + `[0-9A-Fa-f]{32,})`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^(?:` +
+			foldExpression("csk-") + `[A-Za-z0-9]{32,}|` +
+			foldExpression("gh") + `[pPoOuUsSrR]_[A-Za-z0-9]{30,}|` +
+			foldExpression("github_pat_") + `[A-Za-z0-9_]{40,}|` +
+			foldExpression("ya29.") + `(?:[A-Za-z0-9._~+/-]|%[0-9A-Fa-f]{2}){20,})`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`).FindStringSubmatchIndex,
+		regexp.MustCompile(`^(?:AKIA|ASIA)[0-9A-Z]{16}`).FindStringSubmatchIndex,
+	}
+	if len(matches) != len(secretPatterns) {
+		panic("errmon: referenceSecretPatterns has no expression for every secret pattern")
 	}
 	patterns := append([]anchoredPattern(nil), secretPatterns...)
 	for i := range patterns {
@@ -37,10 +78,27 @@ var referenceSecretPatterns = func() []anchoredPattern {
 	return patterns
 }()
 
+// foldExpression returns a regular expression that matches the lowercase
+// ASCII text s with its letters in any case, but not the runes that only
+// case folding matches, such as the Kelvin sign for 'k'.
+func foldExpression(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			b.WriteString("[" + string(c) + string(c-('a'-'A')) + "]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	return b.String()
+}
+
 // referenceSecretBoundary matches the end of a text after which a secret
 // may start: a byte that is not an ASCII letter or digit, or an escape
 // sequence.
-var referenceSecretBoundary = regexp.MustCompile(`(?:[^A-Za-z0-9]|\\[A-Za-z]|\\x[0-9A-Fa-f]{2}|%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})$`)
+var referenceSecretBoundary = regexp.MustCompile(`(?:[^A-Za-z0-9]|\\[A-Za-z]|\\x[0-9A-Fa-f]{2}|\\[0-7]{3}|%(?:25)?[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})$`)
 
 // referenceSecretStart is atSecretStart with referenceSecretBoundary. The
 // longest escape is 6 bytes, so it looks at 6 bytes before i.
