@@ -19,11 +19,7 @@ type tally struct {
 	costNanos    int64
 
 	// streamOutput and streamLatency sum the output tokens and latencies
-	// of the rollups whose calls were all streamed and all reported usage.
-	// NOTE: usage.Stats sums tokens and latency over all calls of a rollup,
-	// so a minute of one series that mixes streamed calls with others is
-	// left out of the stream speed. The figure measures fewer streams than
-	// StreamCalls counts.
+	// of the streamed calls with known usage.
 	streamOutput  int64
 	streamLatency time.Duration
 }
@@ -36,10 +32,8 @@ func (t *tally) add(s *usage.Stats) {
 	t.streamCalls += s.StreamCalls
 	t.tokens = t.tokens.Add(s.Tokens)
 	t.costNanos += s.CostNanos
-	if s.StreamCalls > 0 && s.StreamCalls == s.Calls && s.UnknownUsageCalls == 0 {
-		t.streamOutput += s.Tokens.Output
-		t.streamLatency += s.Latency.Sum()
-	}
+	t.streamOutput += s.StreamOutputTokens
+	t.streamLatency += s.StreamLatency
 }
 
 func (t *tally) merge(o *tally) {
@@ -54,8 +48,10 @@ func (t *tally) merge(o *tally) {
 	t.streamLatency += o.streamLatency
 }
 
-// streamSpeed returns the output tokens per second of the measured streamed
-// calls, or nil when none were measured.
+// streamSpeed returns the output tokens per second of the streamed calls
+// with known usage, or nil when their latencies sum to zero.
+// NOTE: rollups written before a store kept stream sums hold zero in both,
+// so their calls are left out of the figure.
 func (t *tally) streamSpeed() *float64 {
 	if t.streamLatency <= 0 {
 		return nil

@@ -36,10 +36,11 @@
 //     window's length in minutes.
 //   - performance.stream_output_tokens_per_second is the output tokens of
 //     streamed calls divided by the sum of their latencies in seconds, from
-//     request to last chunk. A rollup sums its calls' tokens together, so
-//     only the rollups whose calls were all streamed and all reported usage
-//     are measured. A minute that mixes streamed and unstreamed calls of one
-//     series is left out of the figure.
+//     request to last chunk. Only streamed calls that reported usage are
+//     measured, from the sums usage.Stats keeps of them, so the figure does
+//     not depend on the bucket width. Rollups that a persistent store wrote
+//     before its schema kept these sums hold zero in both, so their calls
+//     are not measured.
 //
 // # HTTP
 //

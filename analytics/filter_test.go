@@ -177,9 +177,9 @@ func TestBuildStreamSpeed(t *testing.T) {
 
 	// fast: two streams in separate minutes, 300 output tokens in 4 s in
 	// all. mixed: a stream and an unstreamed call in the same minute of
-	// the same series, so the stream's tokens are unknown. unknown: a
-	// stream without usage. slow: a stream measured on its own minute, and
-	// an unstreamed call in another minute that does not count.
+	// the same series, where only the stream counts. unknown: a stream
+	// without usage, which does not count. slow: a stream, and an
+	// unstreamed call in another minute that does not count.
 	records := []usage.Record{
 		streamed(rec(2*time.Minute, "/e", "p", "fast", 1000*ms, 10, 100, 1), 100*ms),
 		streamed(rec(3*time.Minute, "/e", "p", "fast", 3000*ms, 10, 200, 1), 100*ms),
@@ -199,11 +199,11 @@ func TestBuildStreamSpeed(t *testing.T) {
 	if p.StreamCalls != 5 {
 		t.Errorf("stream_calls = %d, want 5", p.StreamCalls)
 	}
-	// fast and slow are measured: 400 tokens in 14 s.
-	if p.StreamOutputTokensPerSecond == nil || *p.StreamOutputTokensPerSecond != 400.0/14 {
-		t.Errorf("stream_output_tokens_per_second = %v, want %v", p.StreamOutputTokensPerSecond, 400.0/14)
+	// fast, mixed and slow are measured: 500 tokens in 15 s.
+	if p.StreamOutputTokensPerSecond == nil || *p.StreamOutputTokensPerSecond != 500.0/15 {
+		t.Errorf("stream_output_tokens_per_second = %v, want %v", deref(p.StreamOutputTokensPerSecond), 500.0/15)
 	}
-	want := map[string]*float64{"fast": ptr(75.0), "slow": ptr(10.0), "mixed": nil, "unknown": nil}
+	want := map[string]*float64{"fast": ptr(75.0), "slow": ptr(10.0), "mixed": ptr(100.0), "unknown": nil}
 	for _, m := range p.ByModel {
 		w, ok := want[m.Model]
 		if !ok {

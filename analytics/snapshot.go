@@ -274,11 +274,10 @@ type PerformanceSection struct {
 	StreamCalls int64 `json:"stream_calls"`
 	// StreamOutputTokensPerSecond is the output speed of streamed calls:
 	// their output tokens divided by the sum of their latencies (request
-	// to last chunk, so time to first token included) in seconds. A
-	// rollup counts the tokens of all its calls together, so only the
-	// rollups (one series, one minute) whose calls were all streamed and
-	// all reported usage are measured. It is nil, and absent from the
-	// JSON, when no rollup qualifies.
+	// to last chunk, so time to first token included) in seconds. Only
+	// streamed calls that reported usage are measured. It is nil, and
+	// absent from the JSON, when there are none or their latencies sum to
+	// zero.
 	StreamOutputTokensPerSecond *float64 `json:"stream_output_tokens_per_second,omitempty"`
 	// ByEndpoint breaks the performance down by endpoint.
 	ByEndpoint []EndpointPerformance `json:"by_endpoint"`

@@ -86,6 +86,12 @@ type Stats struct {
 	UnknownUsageCalls int64
 	// StreamCalls counts streamed calls.
 	StreamCalls int64
+	// StreamOutputTokens sums the output tokens of streamed calls with
+	// known usage. Divided by StreamLatency it gives the stream speed.
+	StreamOutputTokens int64
+	// StreamLatency sums the latencies of streamed calls with known usage,
+	// the same calls StreamOutputTokens counts.
+	StreamLatency time.Duration
 	// Tokens sums the tokens of calls with known usage.
 	Tokens Tokens
 	// CostNanos sums the cost of priced calls, in nano-dollars.
@@ -121,6 +127,10 @@ func (s *Stats) Add(r *Record) {
 	s.Latency.Record(r.Latency)
 	if r.Stream {
 		s.StreamCalls++
+		if r.UsageKnown {
+			s.StreamOutputTokens += r.Tokens.Output
+			s.StreamLatency += r.Latency
+		}
 		if r.TTFT > 0 {
 			s.TTFT.Record(r.TTFT)
 		}
@@ -140,6 +150,8 @@ func (s *Stats) Merge(o *Stats) {
 	s.UnpricedCalls += o.UnpricedCalls
 	s.UnknownUsageCalls += o.UnknownUsageCalls
 	s.StreamCalls += o.StreamCalls
+	s.StreamOutputTokens += o.StreamOutputTokens
+	s.StreamLatency += o.StreamLatency
 	s.Tokens = s.Tokens.Add(o.Tokens)
 	s.CostNanos += o.CostNanos
 	s.Latency.Merge(&o.Latency)

@@ -22,6 +22,7 @@ type storedRollup struct {
 	ttftSum, ttftMax                               int64
 	ttftBins                                       []int64
 	ttftHist                                       []byte
+	streamOutput, streamLatency                    int64
 }
 
 // rollupUpdate holds the arguments of updateRollupsSQL, one slice per
@@ -35,6 +36,7 @@ type rollupUpdate struct {
 	input, cachedInput, cacheWrite, output, reasoning, costNanos []int64
 	latencySum, latencyMax, ttftSum, ttftMax                     []int64
 	latencyHist, ttftHist                                        [][]byte
+	streamOutput, streamLatency                                  []int64
 }
 
 func (u *rollupUpdate) args() []any {
@@ -43,6 +45,7 @@ func (u *rollupUpdate) args() []any {
 		u.calls, u.errors, u.errorsByCategory, u.unpriced, u.unknownUsage, u.streams,
 		u.input, u.cachedInput, u.cacheWrite, u.output, u.reasoning, u.costNanos,
 		u.latencySum, u.latencyMax, u.latencyHist, u.ttftSum, u.ttftMax, u.ttftHist,
+		u.streamOutput, u.streamLatency,
 	}
 }
 
@@ -100,6 +103,8 @@ func (u *rollupUpdate) add(r *storedRollup, st *usage.Stats) error {
 	u.latencyMax = append(u.latencyMax, max(r.latencyMax, int64(st.Latency.Max())))
 	u.ttftSum = append(u.ttftSum, r.ttftSum+int64(st.TTFT.Sum()))
 	u.ttftMax = append(u.ttftMax, max(r.ttftMax, int64(st.TTFT.Max())))
+	u.streamOutput = append(u.streamOutput, r.streamOutput+st.StreamOutputTokens)
+	u.streamLatency = append(u.streamLatency, r.streamLatency+int64(st.StreamLatency))
 
 	latency, err := mergeHistogram(r.latencyBins, r.latencyHist, st.Latency.Bins())
 	if err != nil {

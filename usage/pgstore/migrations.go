@@ -163,6 +163,13 @@ ALTER TABLE aimeter_rollups
 );
 CREATE INDEX IF NOT EXISTS aimeter_batches_written_at ON aimeter_batches (written_at);
 `,
+
+	// Version 5: the output tokens and the latency sum of streamed calls
+	// with known usage, from which analytics compute the stream speed, in
+	// the minute and the wide rollups. Rows written before this migration
+	// get 0 in both, so their calls add nothing to the stream speed, and
+	// neither do the calls that writers of version 4 add after it.
+	streamSumsMigrationSQL,
 }
 
 // createVersionsSQL creates the table that records the applied versions.

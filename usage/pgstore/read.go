@@ -13,7 +13,8 @@ import (
 const selectRollupsSQL = `SELECT minute, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_bins, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_bins, ttft_hist
+	latency_sum_ns, latency_max_ns, latency_bins, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_bins, ttft_hist,
+	stream_output_tokens, stream_latency_ns
 FROM aimeter_rollups WHERE minute >= $1 AND minute < $2`
 
 const selectRecentSQL = `SELECT
@@ -65,14 +66,17 @@ func scanRollups(rows pgx.Rows, w time.Duration) ([]usage.Rollup, error) {
 			ttftSum, ttftMax       int64
 			latencyBins, ttftBins  []int64
 			latencyHist, ttftHist  []byte
+			streamLatency          int64
 		)
 		err := rows.Scan(&r.Start, &se.Endpoint, &se.Provider, &se.Model, &se.Operation, &se.Key,
 			&st.Calls, &st.Errors, &counts, &st.UnpricedCalls, &st.UnknownUsageCalls, &st.StreamCalls,
 			&st.Tokens.Input, &st.Tokens.CachedInput, &st.Tokens.CacheWrite, &st.Tokens.Output, &st.Tokens.Reasoning, &st.CostNanos,
-			&latencySum, &latencyMax, &latencyBins, &latencyHist, &ttftSum, &ttftMax, &ttftBins, &ttftHist)
+			&latencySum, &latencyMax, &latencyBins, &latencyHist, &ttftSum, &ttftMax, &ttftBins, &ttftHist,
+			&st.StreamOutputTokens, &streamLatency)
 		if err != nil {
 			return nil, err
 		}
+		st.StreamLatency = time.Duration(streamLatency)
 		if st.ErrorsByCategory, err = decodeCounts(counts); err != nil {
 			return nil, err
 		}

@@ -202,6 +202,42 @@ ON CONFLICT (start, series_hash) DO NOTHING;
 `, w.table, seconds, inWidth, hist("latency"), hist("ttft"))
 }
 
+// streamSumsMigrationSQL adds the stream sums to the minute rollups and to
+// the tables of the wide rollups, and fills each wide row that has none
+// from the minute rows it spans. On the first run the minute rows hold 0,
+// so the fill changes nothing. It matters when the script of MigrationSQL
+// runs again after writers of version 5 have added stream sums: a wide row
+// that they updated already holds its sums and is left as it is.
+var streamSumsMigrationSQL = func() string {
+	var b bytes.Buffer
+	b.WriteString(`
+ALTER TABLE aimeter_rollups
+	ADD COLUMN IF NOT EXISTS stream_output_tokens bigint NOT NULL DEFAULT 0,
+	ADD COLUMN IF NOT EXISTS stream_latency_ns    bigint NOT NULL DEFAULT 0;
+`)
+	for _, w := range wideWidths {
+		seconds := int64(w.width / time.Second)
+		fmt.Fprintf(&b, `
+ALTER TABLE %[1]s
+	ADD COLUMN IF NOT EXISTS stream_output_tokens bigint NOT NULL DEFAULT 0,
+	ADD COLUMN IF NOT EXISTS stream_latency_ns    bigint NOT NULL DEFAULT 0;
+UPDATE %[1]s AS w SET
+	stream_output_tokens = g.stream_output_tokens,
+	stream_latency_ns = g.stream_latency_ns
+FROM (
+	SELECT to_timestamp(floor(extract(epoch FROM minute) / %[2]d) * %[2]d) AS start, series_hash,
+		sum(stream_output_tokens)::bigint AS stream_output_tokens, sum(stream_latency_ns)::bigint AS stream_latency_ns
+	FROM aimeter_rollups
+	GROUP BY 1, 2
+	HAVING sum(stream_output_tokens) <> 0 OR sum(stream_latency_ns) <> 0
+) AS g
+WHERE w.start = g.start AND w.series_hash = g.series_hash
+	AND w.stream_output_tokens = 0 AND w.stream_latency_ns = 0;
+`, w.table, seconds)
+	}
+	return b.String()
+}()
+
 // wideStatements are the statements that maintain and read the table of
 // one width, as writeBatch and WideRollups run them.
 type wideStatements struct {
@@ -218,10 +254,11 @@ func wideSQL(w wideWidth) wideStatements {
 	start, series_hash, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist
+	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist,
+	stream_output_tokens, stream_latency_ns
 )
 SELECT k.start, k.series_hash, k.endpoint, k.provider, k.model, k.operation, k.caller_key,
-	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0, 0, ''
+	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0, 0, '', 0, 0
 FROM unnest($1::timestamptz[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
 	WITH ORDINALITY AS k(start, series_hash, endpoint, provider, model, operation, caller_key, n)
 ORDER BY k.n
@@ -231,7 +268,8 @@ CROSS JOIN LATERAL (
 	SELECT r.start, r.series_hash,
 		r.calls, r.errors, r.errors_by_category, r.unpriced_calls, r.unknown_usage_calls, r.stream_calls,
 		r.input_tokens, r.cached_input_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, r.cost_nanos,
-		r.latency_sum_ns, r.latency_max_ns, '{}'::bigint[], r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, '{}'::bigint[], r.ttft_hist
+		r.latency_sum_ns, r.latency_max_ns, '{}'::bigint[], r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, '{}'::bigint[], r.ttft_hist,
+		r.stream_output_tokens, r.stream_latency_ns
 	FROM %s AS r
 	WHERE r.start = k.start AND r.series_hash = k.series_hash
 	FOR UPDATE
@@ -255,23 +293,28 @@ ORDER BY k.n`, w.table),
 	latency_hist = u.latency_hist,
 	ttft_sum_ns = u.ttft_sum_ns,
 	ttft_max_ns = u.ttft_max_ns,
-	ttft_hist = u.ttft_hist
+	ttft_hist = u.ttft_hist,
+	stream_output_tokens = u.stream_output_tokens,
+	stream_latency_ns = u.stream_latency_ns
 FROM unnest(
 	$1::timestamptz[], $2::bytea[],
 	$3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],
 	$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[]
+	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[],
+	$21::bigint[], $22::bigint[]
 ) AS u(
 	start, series_hash,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist
+	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist,
+	stream_output_tokens, stream_latency_ns
 )
 WHERE r.start = u.start AND r.series_hash = u.series_hash`, w.table),
 		selectWindow: fmt.Sprintf(`SELECT start, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, '{}'::bigint[], latency_hist, ttft_sum_ns, ttft_max_ns, '{}'::bigint[], ttft_hist
+	latency_sum_ns, latency_max_ns, '{}'::bigint[], latency_hist, ttft_sum_ns, ttft_max_ns, '{}'::bigint[], ttft_hist,
+	stream_output_tokens, stream_latency_ns
 FROM %s WHERE start >= $1 AND start < $2`, w.table),
 		prune: fmt.Sprintf(`DELETE FROM %s WHERE start <= $1`, w.table),
 	}

@@ -72,8 +72,9 @@ func mergeByWidth(rollups []usage.Rollup, w time.Duration) map[string]*usage.Sta
 
 // summarize prints every counter and both histograms bucket for bucket.
 func summarize(st *usage.Stats) string {
-	return fmt.Sprintf("calls %d errors %d %v unpriced %d unknown %d streams %d tokens %+v cost %d latency %d %v %v %v ttft %d %v %v %v",
-		st.Calls, st.Errors, st.ErrorsByCategory, st.UnpricedCalls, st.UnknownUsageCalls, st.StreamCalls, st.Tokens, st.CostNanos,
+	return fmt.Sprintf("calls %d errors %d %v unpriced %d unknown %d streams %d stream output %d stream latency %d tokens %+v cost %d latency %d %v %v %v ttft %d %v %v %v",
+		st.Calls, st.Errors, st.ErrorsByCategory, st.UnpricedCalls, st.UnknownUsageCalls, st.StreamCalls,
+		st.StreamOutputTokens, int64(st.StreamLatency), st.Tokens, st.CostNanos,
 		st.Latency.Count(), st.Latency.Sum(), st.Latency.Max(), st.Latency.Bins(),
 		st.TTFT.Count(), st.TTFT.Sum(), st.TTFT.Max(), st.TTFT.Bins())
 }
@@ -111,7 +112,7 @@ func TestMigrationBackfillsWideRollups(t *testing.T) {
 	steps := []string{
 		`CREATE TABLE aimeter_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
 		`INSERT INTO aimeter_schema_migrations (version) VALUES (1), (2)`,
-		`INSERT INTO aimeter_rollups SELECT * FROM ` + pgx.Identifier{sourceSchema, "aimeter_rollups"}.Sanitize(),
+		`INSERT INTO aimeter_rollups (` + rollupColumnsV2 + `) SELECT ` + rollupColumnsV2 + ` FROM ` + pgx.Identifier{sourceSchema, "aimeter_rollups"}.Sanitize(),
 	}
 	for _, sql := range steps {
 		if _, err := tx.Exec(ctx, sql); err != nil {
@@ -132,6 +133,97 @@ func TestMigrationBackfillsWideRollups(t *testing.T) {
 
 	// Writes after the upgrade merge into the backfilled rows.
 	mustWrite(t, s, dayRecords(2, 1000))
+	checkWideEqualsMinutes(t, s, t0.Add(-time.Hour), t0.Add(4*time.Hour))
+}
+
+// rollupColumnsV2 are the columns of aimeter_rollups in schema versions 2
+// to 4.
+const rollupColumnsV2 = `minute, series_hash, endpoint, provider, model, operation, caller_key,
+	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
+	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins, latency_hist, ttft_hist`
+
+// wideColumnsV3 are the columns of aimeter_rollups_15m in schema versions
+// 3 and 4.
+const wideColumnsV3 = `start, series_hash, endpoint, provider, model, operation, caller_key,
+	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
+	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist`
+
+// TestMigrationAddsStreamSums upgrades a database of schema version 4 with
+// rollups in both tables. The old rows must read with zero stream sums, and
+// later writes must keep the wide rollups equal to the minute rollups.
+// Running MigrationSQL again must fill wide rows without stream sums from
+// the minute rows.
+func TestMigrationAddsStreamSums(t *testing.T) {
+	ctx := context.Background()
+	clk := fixedClock(t0.Add(3 * time.Hour))
+
+	source := newPool(t, newSchema(t))
+	src, err := pgstore.New(ctx, source, pgstore.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	mustWrite(t, src, dayRecords(1, 2000))
+	var sourceSchema string
+	if err := source.QueryRow(ctx, `SELECT current_schema()`).Scan(&sourceSchema); err != nil {
+		t.Fatal(err)
+	}
+
+	pool := newPool(t, newSchema(t))
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range pgstore.Migrations()[:4] {
+		if _, err := tx.Exec(ctx, m); err != nil {
+			t.Fatalf("migrate to version %d: %v", v+1, err)
+		}
+	}
+	steps := []string{
+		`CREATE TABLE aimeter_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+		`INSERT INTO aimeter_schema_migrations (version) VALUES (1), (2), (3), (4)`,
+		`INSERT INTO aimeter_rollups (` + rollupColumnsV2 + `) SELECT ` + rollupColumnsV2 + ` FROM ` + pgx.Identifier{sourceSchema, "aimeter_rollups"}.Sanitize(),
+		`INSERT INTO aimeter_rollups_15m (` + wideColumnsV3 + `) SELECT ` + wideColumnsV3 + ` FROM ` + pgx.Identifier{sourceSchema, "aimeter_rollups_15m"}.Sanitize(),
+	}
+	for _, sql := range steps {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := pgstore.New(ctx, pool, pgstore.WithClock(clk))
+	if err != nil {
+		t.Fatalf("New migrating from version 4: %v", err)
+	}
+	defer s.Close()
+	old, _ := sumRollups(t, s, t0.Add(-time.Hour), t0.Add(4*time.Hour))
+	if old.StreamCalls == 0 || old.StreamOutputTokens != 0 || old.StreamLatency != 0 {
+		t.Errorf("rows of version 4: StreamCalls, StreamOutputTokens, StreamLatency = %d, %d, %v, want more than 0, 0, 0s",
+			old.StreamCalls, old.StreamOutputTokens, old.StreamLatency)
+	}
+	checkWideEqualsMinutes(t, s, t0.Add(-time.Hour), t0.Add(4*time.Hour))
+
+	// Writes after the upgrade add their stream sums to both tables.
+	mustWrite(t, s, dayRecords(2, 1000))
+	added, _ := sumRollups(t, s, t0.Add(-time.Hour), t0.Add(4*time.Hour))
+	if added.StreamOutputTokens == 0 || added.StreamLatency == 0 {
+		t.Errorf("after a write: StreamOutputTokens, StreamLatency = %d, %v, want more than 0", added.StreamOutputTokens, added.StreamLatency)
+	}
+	checkWideEqualsMinutes(t, s, t0.Add(-time.Hour), t0.Add(4*time.Hour))
+
+	// Running the script again fills the wide rows that lack stream sums
+	// and leaves the others as they are.
+	if _, err := pool.Exec(ctx, `UPDATE aimeter_rollups_15m SET stream_output_tokens = 0, stream_latency_ns = 0 WHERE start < $1`, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, pgstore.MigrationSQL()); err != nil {
+		t.Fatalf("run MigrationSQL again: %v", err)
+	}
 	checkWideEqualsMinutes(t, s, t0.Add(-time.Hour), t0.Add(4*time.Hour))
 }
 

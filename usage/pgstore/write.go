@@ -40,10 +40,11 @@ const insertRollupKeysSQL = `INSERT INTO aimeter_rollups (
 	minute, series_hash, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins
+	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins,
+	stream_output_tokens, stream_latency_ns
 )
 SELECT k.minute, k.series_hash, k.endpoint, k.provider, k.model, k.operation, k.caller_key,
-	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', 0, 0, '{}'
+	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', 0, 0, '{}', 0, 0
 FROM unnest($1::timestamptz[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
 	WITH ORDINALITY AS k(minute, series_hash, endpoint, provider, model, operation, caller_key, n)
 ORDER BY k.n
@@ -59,7 +60,8 @@ CROSS JOIN LATERAL (
 	SELECT r.minute, r.series_hash,
 		r.calls, r.errors, r.errors_by_category, r.unpriced_calls, r.unknown_usage_calls, r.stream_calls,
 		r.input_tokens, r.cached_input_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, r.cost_nanos,
-		r.latency_sum_ns, r.latency_max_ns, r.latency_bins, r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, r.ttft_bins, r.ttft_hist
+		r.latency_sum_ns, r.latency_max_ns, r.latency_bins, r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, r.ttft_bins, r.ttft_hist,
+		r.stream_output_tokens, r.stream_latency_ns
 	FROM aimeter_rollups AS r
 	WHERE r.minute = k.minute AND r.series_hash = k.series_hash
 	FOR UPDATE
@@ -89,17 +91,21 @@ const updateRollupsSQL = `UPDATE aimeter_rollups AS r SET
 	ttft_sum_ns = u.ttft_sum_ns,
 	ttft_max_ns = u.ttft_max_ns,
 	ttft_bins = '{}',
-	ttft_hist = u.ttft_hist
+	ttft_hist = u.ttft_hist,
+	stream_output_tokens = u.stream_output_tokens,
+	stream_latency_ns = u.stream_latency_ns
 FROM unnest(
 	$1::timestamptz[], $2::bytea[],
 	$3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],
 	$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[]
+	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[],
+	$21::bigint[], $22::bigint[]
 ) AS u(
 	minute, series_hash,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist
+	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist,
+	stream_output_tokens, stream_latency_ns
 )
 WHERE r.minute = u.minute AND r.series_hash = u.series_hash`
 
@@ -342,7 +348,8 @@ func readLockedRollups(results pgx.BatchResults, n int) ([]storedRollup, error) 
 		err := rows.Scan(&r.minute, &r.hash,
 			&r.calls, &r.errors, &r.errorsByCategory, &r.unpriced, &r.unknownUsage, &r.streams,
 			&r.tokens.Input, &r.tokens.CachedInput, &r.tokens.CacheWrite, &r.tokens.Output, &r.tokens.Reasoning, &r.costNanos,
-			&r.latencySum, &r.latencyMax, &r.latencyBins, &r.latencyHist, &r.ttftSum, &r.ttftMax, &r.ttftBins, &r.ttftHist)
+			&r.latencySum, &r.latencyMax, &r.latencyBins, &r.latencyHist, &r.ttftSum, &r.ttftMax, &r.ttftBins, &r.ttftHist,
+			&r.streamOutput, &r.streamLatency)
 		if err != nil {
 			return nil, err
 		}

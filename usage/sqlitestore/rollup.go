@@ -43,6 +43,8 @@ type rollupRow struct {
 	tokens                                         usage.Tokens
 	costNanos                                      int64
 	latency, ttft                                  histogramData
+	streamOutput                                   int64
+	streamLatency                                  time.Duration
 }
 
 func rowOf(s *usage.Stats) rollupRow {
@@ -57,6 +59,8 @@ func rowOf(s *usage.Stats) rollupRow {
 		costNanos:        s.CostNanos,
 		latency:          histogramDataOf(&s.Latency),
 		ttft:             histogramDataOf(&s.TTFT),
+		streamOutput:     s.StreamOutputTokens,
+		streamLatency:    s.StreamLatency,
 	}
 }
 
@@ -80,20 +84,24 @@ func (r *rollupRow) merge(o *rollupRow) {
 	r.costNanos += o.costNanos
 	r.latency.merge(&o.latency)
 	r.ttft.merge(&o.ttft)
+	r.streamOutput += o.streamOutput
+	r.streamLatency += o.streamLatency
 }
 
 func (r *rollupRow) stats() usage.Stats {
 	return usage.Stats{
-		Calls:             r.calls,
-		Errors:            r.errors,
-		ErrorsByCategory:  r.errorsByCategory,
-		UnpricedCalls:     r.unpriced,
-		UnknownUsageCalls: r.unknownUsage,
-		StreamCalls:       r.streams,
-		Tokens:            r.tokens,
-		CostNanos:         r.costNanos,
-		Latency:           r.latency.histogram(),
-		TTFT:              r.ttft.histogram(),
+		Calls:              r.calls,
+		Errors:             r.errors,
+		ErrorsByCategory:   r.errorsByCategory,
+		UnpricedCalls:      r.unpriced,
+		UnknownUsageCalls:  r.unknownUsage,
+		StreamCalls:        r.streams,
+		Tokens:             r.tokens,
+		CostNanos:          r.costNanos,
+		Latency:            r.latency.histogram(),
+		TTFT:               r.ttft.histogram(),
+		StreamOutputTokens: r.streamOutput,
+		StreamLatency:      r.streamLatency,
 	}
 }
 

@@ -68,6 +68,14 @@ CREATE TABLE rollups (
 );
 CREATE UNIQUE INDEX rollups_minute_series ON rollups (minute, endpoint, provider, model, operation, caller_key);
 `,
+	// Version 2: the output tokens and the latency sum of streamed calls
+	// with known usage, from which analytics compute the stream speed.
+	// Rows written before this migration get 0 in both, so their calls add
+	// nothing to the stream speed.
+	`
+ALTER TABLE rollups ADD COLUMN stream_output_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN stream_latency_ns    INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate applies the migrations that db lacks, each in a transaction of

@@ -155,8 +155,58 @@ func TestFileSettings(t *testing.T) {
 	if got := queryInt(t, db, `PRAGMA auto_vacuum`); got != 2 {
 		t.Errorf("auto_vacuum = %d, want 2 (incremental)", got)
 	}
-	if got := queryInt(t, db, `SELECT count(*) FROM schema_migrations`); got != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", got)
+	if got := queryInt(t, db, `SELECT count(*) FROM schema_migrations`); got != 2 {
+		t.Errorf("schema_migrations has %d rows, want 2", got)
+	}
+}
+
+// TestMigrateAddsStreamSums turns a file back into schema version 1, which
+// had no stream sums, and checks that Open migrates it: the old row reads
+// with zero sums, and a later write adds only its own call to them.
+func TestMigrateAddsStreamSums(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	now := fixedClock(t0.Add(time.Hour))
+	stream := func(at time.Duration, output int64, latency time.Duration) usage.Record {
+		return usage.Record{
+			Time: t0.Add(at), Call: usage.Call{Endpoint: "/chat", Provider: "openai", Model: "gpt-4o"},
+			UsageKnown: true, Tokens: usage.Tokens{Input: 5, Output: output}, Latency: latency, Stream: true,
+		}
+	}
+	s := open(t, path, sqlitestore.WithClock(now))
+	mustWrite(t, s, []usage.Record{stream(time.Second, 100, time.Second)})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := rawDB(t, path)
+	for _, stmt := range []string{
+		`ALTER TABLE rollups DROP COLUMN stream_output_tokens`,
+		`ALTER TABLE rollups DROP COLUMN stream_latency_ns`,
+		`DELETE FROM schema_migrations WHERE version = 2`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	_ = db.Close()
+
+	s = open(t, path, sqlitestore.WithClock(now))
+	old := sumRollups(t, s, t0, t0.Add(time.Minute))
+	if old.StreamCalls != 1 || old.StreamOutputTokens != 0 || old.StreamLatency != 0 {
+		t.Errorf("row of version 1: StreamCalls, StreamOutputTokens, StreamLatency = %d, %d, %v, want 1, 0, 0s",
+			old.StreamCalls, old.StreamOutputTokens, old.StreamLatency)
+	}
+
+	mustWrite(t, s, []usage.Record{stream(2*time.Second, 40, 400*time.Millisecond+3)})
+	got := sumRollups(t, s, t0, t0.Add(time.Minute))
+	if got.StreamCalls != 2 {
+		t.Errorf("StreamCalls = %d, want 2", got.StreamCalls)
+	}
+	if got.StreamOutputTokens != 40 {
+		t.Errorf("StreamOutputTokens = %d, want 40", got.StreamOutputTokens)
+	}
+	if got.StreamLatency != 400*time.Millisecond+3 {
+		t.Errorf("StreamLatency = %v, want 400.000003ms", got.StreamLatency)
 	}
 }
 

@@ -23,10 +23,11 @@ WHERE minute = ? AND endpoint = ? AND provider = ? AND model = ? AND operation =
 // order that scanRollupRow reads and upsertRollupSQL writes them.
 const rollupColumns = `calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins`
+	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins,
+	stream_output_tokens, stream_latency_ns`
 
 const upsertRollupSQL = `INSERT INTO rollups (minute, endpoint, provider, model, operation, caller_key, ` + rollupColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (minute, endpoint, provider, model, operation, caller_key) DO UPDATE SET
 	calls = excluded.calls,
 	errors = excluded.errors,
@@ -45,7 +46,9 @@ ON CONFLICT (minute, endpoint, provider, model, operation, caller_key) DO UPDATE
 	latency_bins = excluded.latency_bins,
 	ttft_sum_ns = excluded.ttft_sum_ns,
 	ttft_max_ns = excluded.ttft_max_ns,
-	ttft_bins = excluded.ttft_bins`
+	ttft_bins = excluded.ttft_bins,
+	stream_output_tokens = excluded.stream_output_tokens,
+	stream_latency_ns = excluded.stream_latency_ns`
 
 // Write stores records and folds them into the rollups in one
 // transaction. A batch with an invalid record fails with an error wrapping
@@ -173,6 +176,7 @@ func rollupArgs(row *rollupRow) ([]any, error) {
 		row.tokens.Input, row.tokens.CachedInput, row.tokens.CacheWrite, row.tokens.Output, row.tokens.Reasoning, row.costNanos,
 		int64(row.latency.sum), int64(row.latency.max), encodeBins(row.latency.bins),
 		int64(row.ttft.sum), int64(row.ttft.max), encodeBins(row.ttft.bins),
+		row.streamOutput, int64(row.streamLatency),
 	}, nil
 }
 
@@ -190,11 +194,13 @@ func scanRollupRow(sc scanner, dest ...any) (rollupRow, error) {
 		latencySum, latencyMax int64
 		ttftSum, ttftMax       int64
 		latencyBins, ttftBins  []byte
+		streamLatency          int64
 	)
 	dest = append(dest,
 		&row.calls, &row.errors, &counts, &row.unpriced, &row.unknownUsage, &row.streams,
 		&row.tokens.Input, &row.tokens.CachedInput, &row.tokens.CacheWrite, &row.tokens.Output, &row.tokens.Reasoning, &row.costNanos,
-		&latencySum, &latencyMax, &latencyBins, &ttftSum, &ttftMax, &ttftBins)
+		&latencySum, &latencyMax, &latencyBins, &ttftSum, &ttftMax, &ttftBins,
+		&row.streamOutput, &streamLatency)
 	if err := sc.Scan(dest...); err != nil {
 		return rollupRow{}, err
 	}
@@ -211,5 +217,6 @@ func scanRollupRow(sc scanner, dest ...any) (rollupRow, error) {
 	}
 	row.latency.sum, row.latency.max = time.Duration(latencySum), time.Duration(latencyMax)
 	row.ttft.sum, row.ttft.max = time.Duration(ttftSum), time.Duration(ttftMax)
+	row.streamLatency = time.Duration(streamLatency)
 	return row, nil
 }

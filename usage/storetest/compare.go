@@ -45,6 +45,8 @@ func checkCounters(tb testing.TB, where string, got, want *usage.Stats) {
 		{"UnpricedCalls", got.UnpricedCalls, want.UnpricedCalls},
 		{"UnknownUsageCalls", got.UnknownUsageCalls, want.UnknownUsageCalls},
 		{"StreamCalls", got.StreamCalls, want.StreamCalls},
+		{"StreamOutputTokens", got.StreamOutputTokens, want.StreamOutputTokens},
+		{"StreamLatency", int64(got.StreamLatency), int64(want.StreamLatency)},
 		{"CostNanos", got.CostNanos, want.CostNanos},
 	}
 	for _, f := range ints {

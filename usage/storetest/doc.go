@@ -29,6 +29,9 @@
 //   - Recent returns records newest first, with every field as written.
 //     Record.Time may lose precision below one microsecond, because
 //     PostgreSQL keeps microseconds. Nil and empty Labels are the same.
+//   - The stream sums of Stats (StreamOutputTokens, StreamLatency) count
+//     only streamed calls with known usage, exactly to the nanosecond,
+//     also in minutes and wide rollups that mix them with other calls.
 //   - Concurrent writers lose nothing.
 //   - A batch with an invalid record fails with an error that wraps
 //     usage.ErrInvalidRecord, and none of its records is stored.

@@ -64,6 +64,7 @@ func RunExcept(t *testing.T, open OpenFunc, known map[string]string) {
 		{"InvalidRecords", testInvalidRecords},
 		{"UnusualStrings", testUnusualStrings},
 		{"Retention", testRetention},
+		{"StreamSums", testStreamSums},
 		{"ReadRollupsMatchMinutes", testReadRollupsMatchMinutes},
 		{"ReadRollupsRetention", testReadRollupsRetention},
 		{"Close", testClose},
