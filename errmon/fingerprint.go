@@ -61,7 +61,7 @@ const (
 //   - a word of letters, digits, '_', '-' and decimal points that contains a
 //     digit and a letter becomes <id>, which covers request IDs
 //     (req_abc123), UUIDs, hex hashes, model versions and durations ("1.5s");
-//   - a word without a digit becomes <id> when isDigitlessID says it looks
+//   - a word without a digit becomes <id> when isDigitlessID finds it looks
 //     like a random ID, as "chatcmpl-AbCdEfGhIjKlMnOp" does;
 //   - a word of digits and separators becomes <n>, which covers numbers,
 //     dates and IP addresses.

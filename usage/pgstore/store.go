@@ -159,10 +159,10 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, ownsPool bool, opts []Opt
 func (s *Store) Retention() time.Duration { return s.retention }
 
 // PreferredBatchSize returns 2,048, the batch size a usage.Tracker uses
-// with this store unless told otherwise. Each batch pays for a transaction,
-// two round trips and the rollup rows it locks, so larger batches sustain
-// more records per second; BENCHMARKS.md gives the rates measured with
-// 512 and 2,048.
+// with this store unless usage.WithBatchSize sets another. Each batch pays
+// for a transaction, three round trips and the rollup rows it locks, so
+// larger batches sustain more records per second. BENCHMARKS.md gives the
+// rates measured with 512 and 2,048.
 func (s *Store) PreferredBatchSize() int { return 2048 }
 
 // Close waits for the calls in flight, then closes the connections if Open
