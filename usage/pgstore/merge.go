@@ -8,7 +8,8 @@ import (
 	"github.com/aimeter/aimeter/usage"
 )
 
-// storedRollup is a rollup row as lockRollupsSQL returns it.
+// storedRollup is a rollup row as the lock statement of
+// rollupStatements returns it.
 type storedRollup struct {
 	minute                                         time.Time
 	hash                                           []byte
@@ -25,8 +26,8 @@ type storedRollup struct {
 	streamOutput, streamLatency                    int64
 }
 
-// rollupUpdate holds the arguments of updateRollupsSQL, one slice per
-// column.
+// rollupUpdate holds the arguments of the update statement of
+// rollupStatements, one slice per column.
 type rollupUpdate struct {
 	minutes                                                      []time.Time
 	hashes                                                       [][]byte
@@ -145,7 +146,7 @@ func mergeHistogram(pairs []int64, encoded []byte, bins []usage.Bin) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	return encodeBins(mergeBins(stored, bins)), nil
+	return usage.EncodeBins(usage.MergeBins(stored, bins)), nil
 }
 
 // storedBins returns the buckets of a stored histogram in increasing order
@@ -166,25 +167,6 @@ func storedBins(pairs []int64, encoded []byte) ([]usage.Bin, error) {
 	// both forms at once, are put in order by rebuilding the histogram.
 	h := usage.HistogramFromBins(append(bins, old...), 0, 0)
 	return h.Bins(), nil
-}
-
-// mergeBins returns the buckets of a and b, both in increasing order of
-// value, with the counts of equal buckets added.
-func mergeBins(a, b []usage.Bin) []usage.Bin {
-	out := make([]usage.Bin, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		switch {
-		case a[0].Micros < b[0].Micros:
-			out, a = append(out, a[0]), a[1:]
-		case a[0].Micros > b[0].Micros:
-			out, b = append(out, b[0]), b[1:]
-		default:
-			out = append(out, usage.Bin{Micros: a[0].Micros, Count: a[0].Count + b[0].Count})
-			a, b = a[1:], b[1:]
-		}
-	}
-	out = append(out, a...)
-	return append(out, b...)
 }
 
 // increasing reports whether the buckets are in strictly increasing order

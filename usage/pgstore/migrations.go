@@ -127,7 +127,7 @@ END
 $ts$;
 `,
 
-	// Version 2: histograms as compact bytea (see encodeBins), which
+	// Version 2: histograms as compact bytea (see usage.EncodeBins), which
 	// PostgreSQL sends and stores as they are, where bigint[] costs a
 	// conversion per element on every read and write. Writers of version
 	// 2 merge rollups in Go under a row lock, write both histograms into

@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS %s (
 // wide rollups uses to add up histograms. aimeter_hist_bins reads both
 // stored forms of a histogram as rows of (bucket's lowest value in µs,
 // count). aimeter_encode_bins encodes buckets in increasing order of value
-// as encodeBins does.
+// as usage.EncodeBins does.
 const histogramFunctionsSQL = `
 CREATE OR REPLACE FUNCTION aimeter_hist_bins(pairs bigint[], hist bytea) RETURNS TABLE (micros bigint, n bigint)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -244,72 +244,14 @@ type wideStatements struct {
 	insertKeys, lock, update, selectWindow, prune string
 }
 
-// wideSQL returns the statements of the table of w: those of the minute
-// rollups with start in place of minute and without the histograms of
-// version 1 of the schema. lock returns '{}' in place of those, so that
-// readLockedRollups and scanRollup read both tables alike.
+// wideSQL returns the statements of the table of w, whose rows start at
+// the column start and which has no histogram arrays of schema version 1.
 func wideSQL(w wideWidth) wideStatements {
+	write := rollupStatements(w.table, "start", false)
 	return wideStatements{
-		insertKeys: fmt.Sprintf(`INSERT INTO %s (
-	start, series_hash, endpoint, provider, model, operation, caller_key,
-	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
-	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist,
-	stream_output_tokens, stream_latency_ns
-)
-SELECT k.start, k.series_hash, k.endpoint, k.provider, k.model, k.operation, k.caller_key,
-	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0, 0, '', 0, 0
-FROM unnest($1::timestamptz[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-	WITH ORDINALITY AS k(start, series_hash, endpoint, provider, model, operation, caller_key, n)
-ORDER BY k.n
-ON CONFLICT (start, series_hash) DO NOTHING`, w.table),
-		lock: fmt.Sprintf(`SELECT l.* FROM unnest($1::timestamptz[], $2::bytea[]) WITH ORDINALITY AS k(start, series_hash, n)
-CROSS JOIN LATERAL (
-	SELECT r.start, r.series_hash,
-		r.calls, r.errors, r.errors_by_category, r.unpriced_calls, r.unknown_usage_calls, r.stream_calls,
-		r.input_tokens, r.cached_input_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, r.cost_nanos,
-		r.latency_sum_ns, r.latency_max_ns, '{}'::bigint[], r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, '{}'::bigint[], r.ttft_hist,
-		r.stream_output_tokens, r.stream_latency_ns
-	FROM %s AS r
-	WHERE r.start = k.start AND r.series_hash = k.series_hash
-	FOR UPDATE
-) AS l
-ORDER BY k.n`, w.table),
-		update: fmt.Sprintf(`UPDATE %s AS r SET
-	calls = u.calls,
-	errors = u.errors,
-	errors_by_category = u.errors_by_category::jsonb,
-	unpriced_calls = u.unpriced_calls,
-	unknown_usage_calls = u.unknown_usage_calls,
-	stream_calls = u.stream_calls,
-	input_tokens = u.input_tokens,
-	cached_input_tokens = u.cached_input_tokens,
-	cache_write_tokens = u.cache_write_tokens,
-	output_tokens = u.output_tokens,
-	reasoning_tokens = u.reasoning_tokens,
-	cost_nanos = u.cost_nanos,
-	latency_sum_ns = u.latency_sum_ns,
-	latency_max_ns = u.latency_max_ns,
-	latency_hist = u.latency_hist,
-	ttft_sum_ns = u.ttft_sum_ns,
-	ttft_max_ns = u.ttft_max_ns,
-	ttft_hist = u.ttft_hist,
-	stream_output_tokens = u.stream_output_tokens,
-	stream_latency_ns = u.stream_latency_ns
-FROM unnest(
-	$1::timestamptz[], $2::bytea[],
-	$3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],
-	$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[],
-	$21::bigint[], $22::bigint[]
-) AS u(
-	start, series_hash,
-	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
-	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist,
-	stream_output_tokens, stream_latency_ns
-)
-WHERE r.start = u.start AND r.series_hash = u.series_hash`, w.table),
+		insertKeys: write.insertKeys,
+		lock:       write.lock,
+		update:     write.update,
 		selectWindow: fmt.Sprintf(`SELECT start, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,

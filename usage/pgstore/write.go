@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aimeter/aimeter/usage"
@@ -33,45 +34,66 @@ FROM unnest(
 	usage_known, priced, cost_nanos, latency_ns, ttft_ns, stream, chunks, error, http_status
 )`
 
-// insertRollupKeysSQL creates an empty rollup row for each key of the
-// batch that has none, in the order of the keys. writeBatch fills them in
-// before its transaction commits, so no reader sees them empty.
-const insertRollupKeysSQL = `INSERT INTO aimeter_rollups (
-	minute, series_hash, endpoint, provider, model, operation, caller_key,
+// rollupWriteSQL holds the statements that writeBatch runs on one rollup
+// table.
+type rollupWriteSQL struct {
+	// insertKeys creates an empty row for each key of the batch that has
+	// none, in the order of the keys. writeBatch fills them in before its
+	// transaction commits, so no reader sees them empty.
+	insertKeys string
+	// lock locks the batch's rows in the order of the keys and returns
+	// what they hold. FOR UPDATE inside the lateral subquery keeps the
+	// planner from turning the lookups into a join, so each key takes one
+	// probe of the primary key however large the table has grown since
+	// the statement was prepared.
+	lock string
+	// update replaces the locked rows with their merged values.
+	update string
+}
+
+// rollupStatements returns the statements of a rollup table whose rows
+// start at the column key. A table with the histogram arrays of schema
+// version 1 (legacyArrays) has them read by lock and emptied by update,
+// which moves histograms into the bytea columns; for other tables lock
+// returns empty arrays in their place, so one scan reads every table.
+func rollupStatements(table, key string, legacyArrays bool) rollupWriteSQL {
+	histColumns, emptyHist := "latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist", "'', 0, 0, ''"
+	lockedArrays := [2]string{"'{}'::bigint[]", "'{}'::bigint[]"}
+	clearArrays := ""
+	if legacyArrays {
+		histColumns, emptyHist = "latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins", "'{}', 0, 0, '{}'"
+		lockedArrays = [2]string{"r.latency_bins", "r.ttft_bins"}
+		clearArrays = "\n\tlatency_bins = '{}',\n\tttft_bins = '{}',"
+	}
+	r := strings.NewReplacer("TABLE", table, "KEY", key, "HIST_COLUMNS", histColumns, "EMPTY_HIST", emptyHist,
+		"LATENCY_ARRAY", lockedArrays[0], "TTFT_ARRAY", lockedArrays[1], "CLEAR_ARRAYS", clearArrays)
+	return rollupWriteSQL{
+		insertKeys: r.Replace(`INSERT INTO TABLE (
+	KEY, series_hash, endpoint, provider, model, operation, caller_key,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
-	latency_sum_ns, latency_max_ns, latency_bins, ttft_sum_ns, ttft_max_ns, ttft_bins,
+	latency_sum_ns, latency_max_ns, HIST_COLUMNS,
 	stream_output_tokens, stream_latency_ns
 )
-SELECT k.minute, k.series_hash, k.endpoint, k.provider, k.model, k.operation, k.caller_key,
-	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}', 0, 0, '{}', 0, 0
+SELECT k.KEY, k.series_hash, k.endpoint, k.provider, k.model, k.operation, k.caller_key,
+	0, 0, '{}', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, EMPTY_HIST, 0, 0
 FROM unnest($1::timestamptz[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-	WITH ORDINALITY AS k(minute, series_hash, endpoint, provider, model, operation, caller_key, n)
+	WITH ORDINALITY AS k(KEY, series_hash, endpoint, provider, model, operation, caller_key, n)
 ORDER BY k.n
-ON CONFLICT (minute, series_hash) DO NOTHING`
-
-// lockRollupsSQL locks the batch's rollup rows in the order of the keys
-// and returns what they hold. FOR UPDATE inside the lateral subquery keeps
-// the planner from turning the lookups into a join, so each key takes one
-// probe of the primary key however large the table has grown since the
-// statement was prepared.
-const lockRollupsSQL = `SELECT l.* FROM unnest($1::timestamptz[], $2::bytea[]) WITH ORDINALITY AS k(minute, series_hash, n)
+ON CONFLICT (KEY, series_hash) DO NOTHING`),
+		lock: r.Replace(`SELECT l.* FROM unnest($1::timestamptz[], $2::bytea[]) WITH ORDINALITY AS k(KEY, series_hash, n)
 CROSS JOIN LATERAL (
-	SELECT r.minute, r.series_hash,
+	SELECT r.KEY, r.series_hash,
 		r.calls, r.errors, r.errors_by_category, r.unpriced_calls, r.unknown_usage_calls, r.stream_calls,
 		r.input_tokens, r.cached_input_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, r.cost_nanos,
-		r.latency_sum_ns, r.latency_max_ns, r.latency_bins, r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, r.ttft_bins, r.ttft_hist,
+		r.latency_sum_ns, r.latency_max_ns, LATENCY_ARRAY, r.latency_hist, r.ttft_sum_ns, r.ttft_max_ns, TTFT_ARRAY, r.ttft_hist,
 		r.stream_output_tokens, r.stream_latency_ns
-	FROM aimeter_rollups AS r
-	WHERE r.minute = k.minute AND r.series_hash = k.series_hash
+	FROM TABLE AS r
+	WHERE r.KEY = k.KEY AND r.series_hash = k.series_hash
 	FOR UPDATE
 ) AS l
-ORDER BY k.n`
-
-// updateRollupsSQL replaces the locked rollup rows with their merged
-// values. It moves histograms into the bytea columns of schema version 2
-// and empties the arrays of version 1.
-const updateRollupsSQL = `UPDATE aimeter_rollups AS r SET
+ORDER BY k.n`),
+		update: r.Replace(`UPDATE TABLE AS r SET
 	calls = u.calls,
 	errors = u.errors,
 	errors_by_category = u.errors_by_category::jsonb,
@@ -85,12 +107,10 @@ const updateRollupsSQL = `UPDATE aimeter_rollups AS r SET
 	reasoning_tokens = u.reasoning_tokens,
 	cost_nanos = u.cost_nanos,
 	latency_sum_ns = u.latency_sum_ns,
-	latency_max_ns = u.latency_max_ns,
-	latency_bins = '{}',
+	latency_max_ns = u.latency_max_ns,CLEAR_ARRAYS
 	latency_hist = u.latency_hist,
 	ttft_sum_ns = u.ttft_sum_ns,
 	ttft_max_ns = u.ttft_max_ns,
-	ttft_bins = '{}',
 	ttft_hist = u.ttft_hist,
 	stream_output_tokens = u.stream_output_tokens,
 	stream_latency_ns = u.stream_latency_ns
@@ -101,13 +121,18 @@ FROM unnest(
 	$15::bigint[], $16::bigint[], $17::bytea[], $18::bigint[], $19::bigint[], $20::bytea[],
 	$21::bigint[], $22::bigint[]
 ) AS u(
-	minute, series_hash,
+	KEY, series_hash,
 	calls, errors, errors_by_category, unpriced_calls, unknown_usage_calls, stream_calls,
 	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nanos,
 	latency_sum_ns, latency_max_ns, latency_hist, ttft_sum_ns, ttft_max_ns, ttft_hist,
 	stream_output_tokens, stream_latency_ns
 )
-WHERE r.minute = u.minute AND r.series_hash = u.series_hash`
+WHERE r.KEY = u.KEY AND r.series_hash = u.series_hash`),
+	}
+}
+
+// minuteRollupSQL holds the statements of the minute rollups.
+var minuteRollupSQL = rollupStatements("aimeter_rollups", "minute", true)
 
 // insertBatchIDSQL records the ID of the batch being written, at the
 // store's clock so that a prune by that clock removes it in time; it
@@ -183,7 +208,7 @@ func (s *Store) Write(ctx context.Context, records []usage.Record) error {
 func writeBatch(ctx context.Context, tx pgx.Tx, columns []any, deltas []rollupDelta) error {
 	tables := make([]rollupTable, 0, 1+len(wideWidths))
 	tables = append(tables, rollupTable{name: "rollups", deltas: deltas,
-		insertKeys: insertRollupKeysSQL, lock: lockRollupsSQL, update: updateRollupsSQL})
+		insertKeys: minuteRollupSQL.insertKeys, lock: minuteRollupSQL.lock, update: minuteRollupSQL.update})
 	for i, w := range wideWidths {
 		sql := &wideStatementsByWidth[i]
 		tables = append(tables, rollupTable{name: w.table, deltas: wideDeltas(deltas, w.width),

@@ -1,10 +1,8 @@
 package sqlitestore
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 	"unicode/utf8"
 
@@ -12,83 +10,14 @@ import (
 	"github.com/aimeter/aimeter/usage"
 )
 
-// binsVersion is the first byte of an encoded histogram.
-const binsVersion = 1
-
-// encodeBins encodes the non-empty buckets of a histogram, in increasing
-// order of value. The blob is a version byte and the number of buckets,
-// then for each bucket its lowest value in microseconds minus the previous
-// bucket's, and its count. Numbers are unsigned varints. An empty
-// histogram is an empty blob.
-func encodeBins(bins []usage.Bin) []byte {
-	if len(bins) == 0 {
-		return []byte{}
-	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(bins)*4)
-	b = append(b, binsVersion)
-	b = binary.AppendUvarint(b, uint64(len(bins)))
-	var prev int64
-	for _, bin := range bins {
-		b = binary.AppendUvarint(b, uint64(bin.Micros-prev))
-		b = binary.AppendUvarint(b, uint64(bin.Count))
-		prev = bin.Micros
-	}
-	return b
-}
-
-// decodeBins decodes what encodeBins encoded.
+// decodeBins decodes a histogram that usage.EncodeBins encoded, with an
+// error wrapping ErrCorrupt when it is invalid.
 func decodeBins(b []byte) ([]usage.Bin, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	if b[0] != binsVersion {
-		return nil, fmt.Errorf("%w: histogram encoding version %d, want %d", ErrCorrupt, b[0], binsVersion)
-	}
-	b = b[1:]
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: bad histogram bucket count", ErrCorrupt)
-	}
-	b = b[k:]
-	bins := make([]usage.Bin, n)
-	var prev int64
-	for i := range bins {
-		delta, k1 := binary.Uvarint(b)
-		if k1 <= 0 {
-			return nil, fmt.Errorf("%w: histogram bucket %d truncated", ErrCorrupt, i)
-		}
-		count, k2 := binary.Uvarint(b[k1:])
-		next := prev + int64(delta)
-		if k2 <= 0 || count == 0 || count > math.MaxInt64 || delta > math.MaxInt64 || next < prev || (i > 0 && delta == 0) {
-			return nil, fmt.Errorf("%w: histogram bucket %d invalid", ErrCorrupt, i)
-		}
-		b = b[k1+k2:]
-		prev = next
-		bins[i] = usage.Bin{Micros: prev, Count: int64(count)}
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the histogram", ErrCorrupt, len(b))
+	bins, err := usage.DecodeBins(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return bins, nil
-}
-
-// mergeBins returns the buckets of a and b, both in increasing order of
-// value, with the counts of equal buckets added.
-func mergeBins(a, b []usage.Bin) []usage.Bin {
-	out := make([]usage.Bin, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		switch {
-		case a[0].Micros < b[0].Micros:
-			out, a = append(out, a[0]), a[1:]
-		case a[0].Micros > b[0].Micros:
-			out, b = append(out, b[0]), b[1:]
-		default:
-			out = append(out, usage.Bin{Micros: a[0].Micros, Count: a[0].Count + b[0].Count})
-			a, b = a[1:], b[1:]
-		}
-	}
-	out = append(out, a...)
-	return append(out, b...)
 }
 
 // encodeLabels encodes labels as a JSON object, or NULL when there are

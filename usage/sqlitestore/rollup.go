@@ -25,7 +25,7 @@ func histogramDataOf(h *usage.Histogram) histogramData {
 }
 
 func (h *histogramData) merge(o *histogramData) {
-	h.bins = mergeBins(h.bins, o.bins)
+	h.bins = usage.MergeBins(h.bins, o.bins)
 	h.sum += o.sum
 	h.max = max(h.max, o.max)
 }

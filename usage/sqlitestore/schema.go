@@ -61,7 +61,7 @@ CREATE TABLE rollups (
 	cost_nanos          INTEGER NOT NULL,
 	latency_sum_ns      INTEGER NOT NULL,
 	latency_max_ns      INTEGER NOT NULL,
-	latency_bins        BLOB    NOT NULL, -- see encodeBins
+	latency_bins        BLOB    NOT NULL, -- see usage.EncodeBins
 	ttft_sum_ns         INTEGER NOT NULL,
 	ttft_max_ns         INTEGER NOT NULL,
 	ttft_bins           BLOB    NOT NULL

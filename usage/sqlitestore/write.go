@@ -174,8 +174,8 @@ func rollupArgs(row *rollupRow) ([]any, error) {
 	return []any{
 		row.calls, row.errors, counts, row.unpriced, row.unknownUsage, row.streams,
 		row.tokens.Input, row.tokens.CachedInput, row.tokens.CacheWrite, row.tokens.Output, row.tokens.Reasoning, row.costNanos,
-		int64(row.latency.sum), int64(row.latency.max), encodeBins(row.latency.bins),
-		int64(row.ttft.sum), int64(row.ttft.max), encodeBins(row.ttft.bins),
+		int64(row.latency.sum), int64(row.latency.max), usage.EncodeBins(row.latency.bins),
+		int64(row.ttft.sum), int64(row.ttft.max), usage.EncodeBins(row.ttft.bins),
 		row.streamOutput, int64(row.streamLatency),
 	}, nil
 }
