@@ -46,7 +46,7 @@ const credentialAssign = `(?:(?:\\*["'\]]|%(?:25)?2[27]|%(?:25)?5d|\\u00(?:22|27
 	`(?::=?|=>?|%(?:25)?3a|%(?:25)?3d|：)|"\s*,\s*")` +
 	`(?:[\s"'\[+]|\\[\\"'\[nrt]|%(?:25)?2[027]|%(?:25)?5b|\\u00(?:22|27)|\\04[27]|&quot;|&#3[49];|&apos;|\[\]string\{)*`
 
-// credentialJoiner is what may stand between the two words of a
+// credentialJoiner is the optional separator between the two words of a
 // credential's name, as in "api key", "api-key", "api.key" or "api%20key".
 const credentialJoiner = `(?:[-_.\s+]|%20)?`
 

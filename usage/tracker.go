@@ -66,7 +66,7 @@ type Tracker struct {
 
 	// anchor is a wall-clock reading that carries its monotonic reading.
 	// Calls are stamped with the anchor plus the monotonic time since it,
-	// which reads the clock once where time.Now reads it twice; the anchor
+	// which reads the clock once where time.Now reads it twice. The anchor
 	// is renewed once it is anchorAge old, so a step of the system clock
 	// reaches the stamps within that time.
 	anchor atomic.Pointer[time.Time]
@@ -76,7 +76,7 @@ type Tracker struct {
 	abandoned atomic.Bool // Close gave up waiting: queued records are dropped, not written
 	written   atomic.Int64
 	dropped   atomic.Int64
-	held      atomic.Int64 // records the writer took from the queue and has not written or dropped yet
+	inFlight  atomic.Int64 // records the writer took from the queue and has not written or dropped yet
 }
 
 // defaultBatchSize is the batch size of a tracker whose store states no
@@ -228,10 +228,10 @@ func (t *Tracker) Prices() *Table { return t.prices }
 
 // Stats returns the tracker's counters. They are read one after another
 // while records move between them, so the sum of Written, Dropped and
-// Pending may be off by a batch while the writer works; it is exact once
-// Flush or Close has returned nil.
+// Pending may be off by a batch while the writer works. The sum is exact
+// once Flush or Close has returned nil.
 func (t *Tracker) Stats() TrackerStats {
-	return TrackerStats{Written: t.written.Load(), Dropped: t.dropped.Load(), Pending: int64(len(t.queue)) + t.held.Load()}
+	return TrackerStats{Written: t.written.Load(), Dropped: t.dropped.Load(), Pending: int64(len(t.queue)) + t.inFlight.Load()}
 }
 
 // Record prices r when its usage is known and it is not priced yet, then
@@ -308,10 +308,10 @@ func (t *Tracker) Flush(ctx context.Context) error {
 // Close writes every queued record and stops the writer. Records given to
 // the tracker after Close are dropped and counted. When ctx ends first,
 // Close returns its error, cancels the context of the store write under
-// way and stops the writer: records still queued are counted as dropped,
-// and the batch being written is counted as pending until the store
-// returns (it may still land). It does not close the store. Calling Close
-// again returns nil.
+// way and stops the writer. Records still queued are counted as dropped.
+// The batch being written is counted as pending until the store returns,
+// because it may still land. Close does not close the store. Calling
+// Close again returns nil.
 func (t *Tracker) Close(ctx context.Context) error {
 	var err error
 	t.closeOnce.Do(func() {
@@ -332,8 +332,8 @@ func (t *Tracker) Close(ctx context.Context) error {
 // lingerTime is how long the writer lets records gather after it emptied
 // the queue. A writer that waits on the empty queue must be woken by the
 // next call, and waking it costs that call more than the rest of its
-// tracking; while it lingers, calls only copy their records into the
-// queue. Flush and Close end a linger at once.
+// tracking. While the writer lingers, calls only copy their records into
+// the queue. Flush and Close end a linger at once.
 const lingerTime = time.Millisecond
 
 // run is the writer loop: it gathers batches from the queue and writes
@@ -347,9 +347,9 @@ func (t *Tracker) run() {
 	for {
 		select {
 		case r := <-t.queue:
-			t.held.Add(1)
+			t.inFlight.Add(1)
 			batch = t.fill(append(batch[:0], r))
-			t.writeHeld(batch)
+			t.writeInFlight(batch)
 			if len(batch) < t.batchSize {
 				t.linger(linger, batch)
 			}
@@ -405,7 +405,7 @@ func (t *Tracker) fill(batch []Record) []Record {
 	for len(batch) < t.batchSize {
 		select {
 		case r := <-t.queue:
-			t.held.Add(1)
+			t.inFlight.Add(1)
 			batch = append(batch, r)
 		default:
 			return batch
@@ -418,16 +418,16 @@ func (t *Tracker) fill(batch []Record) []Record {
 func (t *Tracker) drain(batch []Record) {
 	for len(t.queue) > 0 {
 		batch = t.fill(batch[:0])
-		t.writeHeld(batch)
+		t.writeInFlight(batch)
 	}
 }
 
-// writeHeld writes a batch taken from the queue, then stops counting it
-// as pending: until then Stats counts it as pending, so a record is never
-// missing from the counts while the store is slow or down.
-func (t *Tracker) writeHeld(batch []Record) {
+// writeInFlight writes a batch taken from the queue, then stops counting
+// it as pending. Until then Stats counts it as pending, so a record is
+// never missing from the counts while the store is slow or down.
+func (t *Tracker) writeInFlight(batch []Record) {
 	t.write(batch)
-	t.held.Add(-int64(len(batch)))
+	t.inFlight.Add(-int64(len(batch)))
 }
 
 // writeEach writes the records of a batch the store rejected one at a

@@ -16,7 +16,7 @@ import (
 )
 
 // replyCutter is a TCP proxy in front of the test server. Once armed, it
-// forwards the next COMMIT it sees to the server, reads the server's reply
+// forwards the next COMMIT from the client to the server, reads the server's reply
 // and, instead of passing it on, closes the connection: the transaction is
 // committed, but the client receives only an error.
 type replyCutter struct {

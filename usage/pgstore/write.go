@@ -134,9 +134,9 @@ WHERE r.KEY = u.KEY AND r.series_hash = u.series_hash`),
 // minuteRollupSQL holds the statements of the minute rollups.
 var minuteRollupSQL = rollupStatements("aimeter_rollups", "minute", true)
 
-// insertBatchIDSQL records the ID of the batch being written, at the
-// store's clock so that a prune by that clock removes it in time; it
-// inserts nothing when a committed transaction already recorded it.
+// insertBatchIDSQL records the ID of the batch being written, stamped by
+// the store's clock so that a prune by that clock removes it in time. It
+// inserts nothing when a committed transaction already recorded the ID.
 const insertBatchIDSQL = `INSERT INTO aimeter_batches (id, written_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
 
 // errBatchWritten rolls back a write whose batch ID is already recorded.
