@@ -149,7 +149,6 @@ func formatCounts[K ~string](m map[K]int64) string {
 // series, checking on the way that each one is a UTC minute.
 func mergeRollups(tb testing.TB, rollups []usage.Rollup) map[bucketKey]*usage.Stats {
 	tb.Helper()
-	out := make(map[bucketKey]*usage.Stats)
 	for i := range rollups {
 		r := &rollups[i]
 		if r.Start.Location() != time.UTC {
@@ -161,18 +160,8 @@ func mergeRollups(tb testing.TB, rollups []usage.Rollup) map[bucketKey]*usage.St
 		if !r.Start.Equal(r.Start.Truncate(time.Minute)) {
 			tb.Errorf("rollup %v %+v: Start is not at a minute", r.Start, r.Series)
 		}
-		k := bucketKey{start: r.Start.Unix(), series: r.Series}
-		if st, ok := out[k]; ok {
-			st.Merge(&r.Stats)
-			continue
-		}
-		st := r.Stats.Clone()
-		out[k] = &st
 	}
-	for _, st := range out {
-		compact(st)
-	}
-	return out
+	return mergeByBucket(rollups, time.Minute)
 }
 
 // checkBuckets compares per-minute aggregates key by key.
