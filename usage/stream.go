@@ -173,10 +173,7 @@ func (s *ChatStream) end(err error) {
 func (t *Tracker) finishStream(ctx context.Context, call Call, wall time.Time, latency time.Duration, err error, ttft time.Duration, chunks int, u *openai.Usage, model string) {
 	r := Record{Time: wall.UTC(), Call: call, Latency: latency, TTFT: ttft, Stream: true, Chunks: chunks, ResponseModel: model}
 	if err != nil {
-		r.Error, r.HTTPStatus = inspect(err)
-		if t.monitor != nil {
-			t.monitor.Record(err, callInfo(call))
-		}
+		r.Error, r.HTTPStatus = t.recordFailure(err, call)
 	} else {
 		r.Tokens, r.UsageKnown = TokensFromOpenAI(u)
 		if t.monitor != nil {

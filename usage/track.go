@@ -90,10 +90,7 @@ func TrackCallFunc[T any](ctx context.Context, t *Tracker, call Call, fn func(co
 func (t *Tracker) finish(ctx context.Context, call Call, wall time.Time, latency time.Duration, err error, u *responseUsage) {
 	r := Record{Time: wall.UTC(), Call: call, Latency: latency}
 	if err != nil {
-		r.Error, r.HTTPStatus = inspect(err)
-		if t.monitor != nil {
-			t.monitor.Record(err, callInfo(call))
-		}
+		r.Error, r.HTTPStatus = t.recordFailure(err, call)
 	} else {
 		if u != nil {
 			r.Tokens, r.UsageKnown, r.ResponseModel = u.tokens, u.known, u.model
@@ -105,8 +102,14 @@ func (t *Tracker) finish(ctx context.Context, call Call, wall time.Time, latency
 	t.emit(ctx, &r)
 }
 
-// inspect returns the category and HTTP status of a failed call.
-func inspect(err error) (errmon.Category, int) {
+// recordFailure returns the category and HTTP status of a failed call's
+// error. With a monitor, the event that the monitor records supplies
+// them, so the error is classified once.
+func (t *Tracker) recordFailure(err error, call Call) (errmon.Category, int) {
+	if t.monitor != nil {
+		ev := t.monitor.Record(err, callInfo(call))
+		return ev.Category, ev.HTTPStatus
+	}
 	d := errmon.Inspect(err)
 	return d.Category, d.HTTPStatus
 }
