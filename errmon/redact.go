@@ -274,13 +274,13 @@ func (a *anchorSearch) nextStart(from int) int {
 	return -1
 }
 
-// atSecretStart reports whether a secret may start at s[i]: at the start
-// of s, after a byte that is not an ASCII letter or digit (so after '_',
-// '-' or a non-ASCII rune), or right after an escape sequence that ends in
-// a letter or digit: a backslash escape such as \n or \t, \xXX, \uXXXX,
-// an octal escape \NNN, or the URL encoding %XX, also encoded twice as
-// %25XX. A key written as "line\nsk-...", "\042sk-..." or "%22sk-..." is
-// found, while "risk-assessment" is not read as a key.
+// atSecretStart reports whether a secret may start at s[i]. That is the
+// start of s, or after a byte that is not an ASCII letter or digit (so
+// after '_', '-' or a non-ASCII rune). It is also right after an escape
+// sequence that ends in a letter or digit: \n or \t, \xXX, \uXXXX, an
+// octal \NNN, or the URL encoding %XX, also encoded twice as %25XX. So a
+// key written as "line\nsk-...", "\042sk-..." or "%22sk-..." is found,
+// while "risk-assessment" is not read as a key.
 func atSecretStart(s string, i int) bool {
 	if i == 0 || !isASCIILetterOrDigit(s[i-1]) {
 		return true
