@@ -117,8 +117,8 @@ var idPrefixes = [...]string{
 
 // isDigitlessID reports whether word, a word without digits, looks like a
 // random base62 ID rather than words. About 1.5 in 100 random IDs of 24
-// letters and digits have no digit ((52/62)^24), and such an ID must group like the
-// others. Ordinary words, capitalized or in uppercase, are never IDs.
+// letters and digits have no digit, (52/62)^24, and such an ID must group
+// like the others. Ordinary words, capitalized or in uppercase, are never IDs.
 //
 // A word is an ID when it is a prefix of idPrefixes followed by at least 8
 // letters in mixed case that are less than 40% vowels, or when one of its
