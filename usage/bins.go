@@ -39,7 +39,8 @@ func EncodeBins(bins []Bin) []byte {
 }
 
 // DecodeBins returns the buckets that EncodeBins encoded into b. An empty
-// b holds no buckets. Any other input fails with an error wrapping
+// b holds no buckets. Input that does not decode into buckets in strictly
+// increasing order with positive counts fails with an error wrapping
 // ErrInvalidBins.
 func DecodeBins(b []byte) ([]Bin, error) {
 	if len(b) == 0 {
